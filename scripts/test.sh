@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets everything up (packages, venv, test models, build) and runs every test.
+# This is the command CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export KILN_TEST_MODELS=${KILN_TEST_MODELS:-${KILN_CACHE:-$HOME/.cache/kiln}/models}
+echo "==> running tests (models from $KILN_TEST_MODELS)"
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600
