@@ -116,7 +116,7 @@ class File {
   uint64_t file_size() const { return size_; }
   const std::string& name() const { return name_; }  // path or display name
 
-  const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }
+  const std::vector<std::pair<std::string, Value>>& metadata() const;
   const Value* find(std::string_view key) const;  // nullptr if absent
   // Typed lookups: absent -> fallback; present with the wrong type -> kiln::Error.
   std::string get_string(std::string_view key, std::string fallback = {}) const;
@@ -128,18 +128,18 @@ class File {
   // Architecture-scoped key: arch_key("context_length") -> "<arch>.context_length".
   std::string arch_key(std::string_view suffix) const;
 
-  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const std::vector<TensorInfo>& tensors() const;
   const TensorInfo* tensor(std::string_view name) const;  // nullptr if absent
 
  private:
+  struct Contents;  // metadata, tensor table and name index, shared by copies
   std::shared_ptr<const void> mapping_;  // keeps an mmap alive (open()) or empty (parse())
+  std::shared_ptr<const Contents> contents_;
   std::string name_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   uint64_t size_ = 0;
-  std::vector<std::pair<std::string, Value>> kv_;
-  std::vector<TensorInfo> tensors_;
 
   friend class Parser;
 };
@@ -149,11 +149,18 @@ class File {
 // (so multi-GB synthetic models never sit in memory).
 class Writer {
  public:
-  // fill(dst, nbytes) writes exactly nbytes of tensor data into dst.
+  // Tensor data is streamed: write() calls fill(dst, nbytes) repeatedly, each
+  // call producing the NEXT nbytes of the tensor (in order, totalling the
+  // tensor's size), so memory stays bounded by one chunk (kChunkBytes) however
+  // large the tensor. Each chunk holds whole rows when a row fits in a chunk,
+  // else whole quant blocks. A fill that keeps a position must be fresh for
+  // every write() call.
   using Fill = std::function<void(uint8_t* dst, size_t nbytes)>;
+  static constexpr size_t kChunkBytes = size_t{4} << 20;
 
   explicit Writer(uint32_t version = 3);
   void set(std::string key, Value value);  // replaces an existing key
+  // The bytes are copied (small tensors); data.size() must match the shape.
   void add_tensor(std::string name, GgmlType type, std::vector<int64_t> shape,
                   std::span<const uint8_t> data);
   void add_tensor(std::string name, GgmlType type, std::vector<int64_t> shape, Fill fill);
@@ -167,7 +174,8 @@ class Writer {
     GgmlType type;
     std::vector<int64_t> shape;
     uint64_t nbytes;
-    Fill fill;
+    Fill fill;                                         // streamed data, or
+    std::shared_ptr<const std::vector<uint8_t>> bytes;  // copied data
   };
   uint32_t version_;
   std::vector<std::pair<std::string, Value>> kv_;
