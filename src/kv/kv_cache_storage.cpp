@@ -1,0 +1,95 @@
+// Storage access for backends and reference code: where a layer's K and V
+// live inside a block, and f32 write/gather helpers that convert to and from
+// the cache's element type (f16 or ggml q8_0, via core/quant).
+#include <algorithm>
+
+#include "core/quant/quant.h"
+#include "kv/kv_cache.h"
+
+namespace kiln::kv {
+
+namespace {
+GgmlType ggml_type(KvType t) { return t == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0; }
+}  // namespace
+
+uint8_t* KvCache::k_data(int layer, BlockId block) {
+  const int g = group_of_layer(layer);
+  return pools_[size_t(g)].data(block) + layout(g).k_offset(layer_local_[size_t(layer)]);
+}
+
+uint8_t* KvCache::v_data(int layer, BlockId block) {
+  const int g = group_of_layer(layer);
+  return pools_[size_t(g)].data(block) + layout(g).v_offset_of(layer_local_[size_t(layer)]);
+}
+
+const uint8_t* KvCache::k_data(int layer, BlockId block) const {
+  const int g = group_of_layer(layer);
+  return pools_[size_t(g)].data(block) + layout(g).k_offset(layer_local_[size_t(layer)]);
+}
+
+const uint8_t* KvCache::v_data(int layer, BlockId block) const {
+  const int g = group_of_layer(layer);
+  return pools_[size_t(g)].data(block) + layout(g).v_offset_of(layer_local_[size_t(layer)]);
+}
+
+int64_t KvCache::slot(SeqId id, int group, int64_t pos) const {
+  const Sequence& s = seq(id);
+  if (pos < 0 || pos >= int64_t(s.tokens.size()))
+    throw kiln::Error("position " + std::to_string(pos) + " is outside KV sequence " + std::to_string(id) +
+                      " of " + std::to_string(s.tokens.size()) + " tokens");
+  const int64_t bs = config_.block_size;
+  const BlockId b = s.tables[size_t(group)][size_t(pos / bs)];
+  return b == kNoBlock ? -1 : int64_t(b) * bs + pos % bs;
+}
+
+void KvCache::write(int layer, int64_t slot, const float* k, const float* v) {
+  const int g = group_of_layer(layer);
+  const LayerGroupConfig& group = config_.groups[size_t(g)];
+  const BlockLayout& l = layout(g);
+  const int64_t bs = config_.block_size;
+  if (slot < 0 || slot >= int64_t(group.num_blocks) * bs)
+    throw kiln::Error("KV slot " + std::to_string(slot) + " is outside layer group " + std::to_string(g));
+  const BlockId b = BlockId(slot / bs);
+  const size_t offset = size_t(slot % bs);
+  uint8_t* kd = k_data(layer, b);
+  uint8_t* vd = v_data(layer, b);
+  const GgmlType t = ggml_type(config_.type);
+  for (int h = 0; h < group.n_kv_heads; ++h) {
+    quantize_row(t, k + size_t(h) * size_t(group.k_head_dim), kd + h * l.k_head_stride + offset * l.k_row_bytes,
+                 group.k_head_dim);
+    quantize_row(t, v + size_t(h) * size_t(group.v_head_dim), vd + h * l.v_head_stride + offset * l.v_row_bytes,
+                 group.v_head_dim);
+  }
+}
+
+void KvCache::gather(SeqId id, int layer, int64_t begin, int64_t end, float* k_out, float* v_out) const {
+  const int g = group_of_layer(layer);
+  const Sequence& s = seq(id);
+  const int64_t held = first_held_position(id, g);
+  if (begin < held || end > int64_t(s.tokens.size()) || begin > end)
+    throw kiln::Error("cannot gather positions [" + std::to_string(begin) + ", " + std::to_string(end) +
+                      ") of KV sequence " + std::to_string(id) + ": layer " + std::to_string(layer) +
+                      " holds [" + std::to_string(held) + ", " + std::to_string(s.tokens.size()) + ")");
+  const LayerGroupConfig& group = config_.groups[size_t(g)];
+  const BlockLayout& l = layout(g);
+  const GgmlType t = ggml_type(config_.type);
+  const int64_t bs = config_.block_size;
+  const size_t k_row = size_t(group.n_kv_heads) * size_t(group.k_head_dim);
+  const size_t v_row = size_t(group.n_kv_heads) * size_t(group.v_head_dim);
+  for (int64_t pos = begin; pos < end; ++pos) {
+    const BlockId b = s.tables[size_t(g)][size_t(pos / bs)];
+    const size_t offset = size_t(pos % bs);
+    const uint8_t* kd = k_data(layer, b);
+    const uint8_t* vd = v_data(layer, b);
+    float* k_dst = k_out + size_t(pos - begin) * k_row;
+    float* v_dst = v_out + size_t(pos - begin) * v_row;
+    for (int h = 0; h < group.n_kv_heads; ++h) {
+      dequantize_row(t, kd + h * l.k_head_stride + offset * l.k_row_bytes, k_dst + size_t(h) * size_t(group.k_head_dim),
+                     group.k_head_dim);
+      dequantize_row(t, vd + h * l.v_head_stride + offset * l.v_row_bytes, v_dst + size_t(h) * size_t(group.v_head_dim),
+                     group.v_head_dim);
+    }
+  }
+}
+
+}  // namespace kiln::kv
