@@ -102,11 +102,11 @@ class Parser {
 
   // Reads a count and checks that `count` items of at least `min_each` bytes
   // fit in what is left of the file.
-  uint64_t read_count(const char* what, uint64_t min_each) {
+  uint64_t read_count(const char* what, uint64_t min_each, const std::string& whose = {}) {
     const uint64_t at = pos_;
     const uint64_t n = read<uint64_t>(what);
     if (min_each && n > remaining() / min_each)
-      fail(at, std::string(what) + " " + std::to_string(n) + " cannot fit in the " +
+      fail(at, what + (" " + std::to_string(n)) + whose + " cannot fit in the " +
                    std::to_string(remaining()) + " bytes left (each needs at least " +
                    std::to_string(min_each) + ")");
     return n;
@@ -122,12 +122,12 @@ class Parser {
   }
 
   void read_header(File& f) {
-    if (bytes_.size() < 4 || std::memcmp(bytes_.data(), "GGUF", 4) != 0) {
-      if (bytes_.size() >= 4 && std::memcmp(bytes_.data(), "FUGG", 4) == 0)
+    take(4, "magic");
+    if (std::memcmp(bytes_.data(), "GGUF", 4) != 0) {
+      if (std::memcmp(bytes_.data(), "FUGG", 4) == 0)
         fail(0, "big-endian GGUF (magic \"FUGG\") is not supported");
       fail(0, "bad magic: not a GGUF file (expected \"GGUF\")");
     }
-    pos_ = 4;
     const uint32_t version = read<uint32_t>("version");
     // A big-endian writer stores the version byte-swapped: 3 reads as 0x03000000.
     if ((version & 0xffffu) == 0 && version != 0)
@@ -174,7 +174,7 @@ class Parser {
     if (!known_value_type(elem))
       fail(at, "unknown array element type " + std::to_string(elem) + " in key '" + key + "'");
     const auto elem_type = static_cast<ValueType>(elem);
-    const uint64_t n = read_count("array length", min_encoded_size(elem_type));
+    const uint64_t n = read_count("array length", min_encoded_size(elem_type), " of key '" + key + "'");
     Value::Array items;
     items.reserve(static_cast<size_t>(n));
     for (uint64_t i = 0; i < n; ++i) items.push_back(read_value(elem_type, depth, key));
@@ -185,11 +185,8 @@ class Parser {
     const uint64_t tensor_count = read_count("tensor count", 0);
     const uint64_t kv_at = pos_;
     const uint64_t kv_count = read_count("metadata key/value count", 0);
-    // Each tensor info needs at least 8 (name length) + 4 + 4 + 8 bytes and each
-    // key/value at least 8 (key length) + 4 (type) + 1 bytes.
-    if (tensor_count > remaining() / 24)
-      fail(4 + 4, "tensor count " + std::to_string(tensor_count) + " cannot fit in the " +
-                      std::to_string(remaining()) + " bytes left");
+    // Each key/value needs at least 8 (key length) + 4 (type) + 1 bytes; the
+    // tensor count is checked the same way once the metadata is read.
     if (kv_count > remaining() / 13)
       fail(kv_at, "metadata key/value count " + std::to_string(kv_count) + " cannot fit in the " +
                       std::to_string(remaining()) + " bytes left");
@@ -223,16 +220,18 @@ class Parser {
   }
 
   void read_tensor_infos(File::Contents& c) {
+    // Each tensor info needs at least 8 (name length) + 4 + 4 + 8 bytes.
     if (tensor_count_ > remaining() / 24)
       fail(pos_, "tensor count " + std::to_string(tensor_count_) + " cannot fit in the " +
                      std::to_string(remaining()) + " bytes left after the metadata");
     c.tensors.reserve(static_cast<size_t>(tensor_count_));
     c.tensor_index.reserve(static_cast<size_t>(tensor_count_));
+    info_at.reserve(static_cast<size_t>(tensor_count_));
     for (uint64_t i = 0; i < tensor_count_; ++i) {
-      const uint64_t info_at = pos_;
+      info_at.push_back(pos_);
       TensorInfo t;
       const std::string_view name = read_string_view("tensor name");
-      if (name.empty()) fail(info_at, "tensor " + std::to_string(i) + " has an empty name");
+      if (name.empty()) fail(info_at.back(), "tensor " + std::to_string(i) + " has an empty name");
       t.name = std::string(name);
       const std::string who = "tensor '" + t.name + "'";
 
@@ -275,7 +274,7 @@ class Parser {
     // Index after the vector stops growing: the views point into its strings.
     for (size_t i = 0; i < c.tensors.size(); ++i)
       if (!c.tensor_index.emplace(c.tensors[i].name, i).second)
-        fail(pos_, "duplicate tensor name '" + c.tensors[i].name + "'");
+        fail(info_at[i], "duplicate tensor name '" + c.tensors[i].name + "' (tensor " + std::to_string(i) + ")");
   }
 
   void place_tensors(File& f, File::Contents& c) {
@@ -288,34 +287,35 @@ class Parser {
       fail(header_end, "data section starts at byte " + std::to_string(data_offset) +
                            ", beyond the end of the file (" + std::to_string(bytes_.size()) + " bytes)");
     const uint64_t data_size = bytes_.size() - data_offset;
-    for (TensorInfo& t : c.tensors) {
+    for (size_t i = 0; i < c.tensors.size(); ++i) {
+      TensorInfo& t = c.tensors[i];
       if (t.offset % a != 0)
-        fail(data_offset, "tensor '" + t.name + "' offset " + std::to_string(t.offset) +
+        fail(info_at[i], "tensor '" + t.name + "' offset " + std::to_string(t.offset) +
                               " is not a multiple of the alignment " + std::to_string(a));
       if (t.offset > data_size || t.nbytes > data_size - t.offset)
-        fail(data_offset, "tensor '" + t.name + "' data [" + std::to_string(t.offset) + ", +" +
+        fail(info_at[i], "tensor '" + t.name + "' data [" + std::to_string(t.offset) + ", +" +
                               std::to_string(t.nbytes) + ") lies beyond the data section (" +
                               std::to_string(data_size) + " bytes, file " +
                               std::to_string(bytes_.size()) + " bytes)");
       t.data = bytes_.data() + data_offset + t.offset;
     }
     // Overlap check: sort by offset, each tensor must end before the next begins.
-    std::vector<const TensorInfo*> by_offset;
-    by_offset.reserve(c.tensors.size());
-    for (const TensorInfo& t : c.tensors) by_offset.push_back(&t);
+    std::vector<size_t> by_offset(c.tensors.size());
+    for (size_t i = 0; i < by_offset.size(); ++i) by_offset[i] = i;
     std::sort(by_offset.begin(), by_offset.end(),
-              [](const TensorInfo* x, const TensorInfo* y) { return x->offset < y->offset; });
+              [&](size_t x, size_t y) { return c.tensors[x].offset < c.tensors[y].offset; });
     for (size_t i = 1; i < by_offset.size(); ++i) {
-      const TensorInfo& prev = *by_offset[i - 1];
-      const TensorInfo& cur = *by_offset[i];
+      const TensorInfo& prev = c.tensors[by_offset[i - 1]];
+      const TensorInfo& cur = c.tensors[by_offset[i]];
       if (prev.nbytes > 0 && cur.nbytes > 0 && prev.offset + prev.nbytes > cur.offset)
-        fail(data_offset, "tensor '" + cur.name + "' at offset " + std::to_string(cur.offset) +
+        fail(info_at[by_offset[i]], "tensor '" + cur.name + "' at offset " + std::to_string(cur.offset) +
                               " overlaps tensor '" + prev.name + "' [" + std::to_string(prev.offset) +
                               ", " + std::to_string(prev.offset + prev.nbytes) + ")");
     }
   }
 
   uint64_t tensor_count_ = 0;
+  std::vector<uint64_t> info_at;  // where each tensor's info starts, for messages
 };
 
 File File::parse(std::span<const uint8_t> bytes, std::string display_name) {
@@ -333,9 +333,9 @@ File File::open(const std::filesystem::path& path) {
     throw Error("cannot open " + shown + ": " + (err ? std::strerror(err) : "not a regular file"));
   }
   const auto size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
+  if (size == 0) {  // mmap cannot map nothing; the parser reports the truncation
     ::close(fd);
-    throw FormatError(shown + ": malformed GGUF at byte 0: file is empty");
+    return parse({}, shown);
   }
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;
