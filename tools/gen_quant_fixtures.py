@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/quant/: reference data for kiln's block formats.
 
-The oracle is the gguf Python package (gguf.quants), which mirrors ggml:
+The oracle is the gguf Python package (gguf.quants), which mirrors ggml, and
+for the K-quant quantizers (which gguf lacks) ggml itself:
   dequant_<type>.bin  random but valid blocks + gguf.quants.dequantize output
   quant_<type>.bin    input floats + gguf.quants.quantize output (for the
-                      types the package can quantize)
+                      types the package can quantize), or for q2_K..q6_K and
+                      q8_K the output of ggml's quantize_row_<type>_ref, called
+                      through ctypes in libggml-base.so of the llama.cpp
+                      reference venv (tools/setup_reference.sh builds it)
   model_<name>.bin    for a few tensors of a real GGUF model: where the tensor
                       lies in the file, a checksum of the whole dequantized
                       tensor and its first row in full
@@ -23,11 +27,12 @@ with bits() the f32 bit pattern as an unsigned integer (any changed bit in
 any value changes it, and numpy computes it quickly).
 
 Run from the repository root with the project venv:
-  .venv/bin/python tools/gen_quant_fixtures.py [--models DIR]
+  .venv/bin/python tools/gen_quant_fixtures.py [--models DIR] [--ggml-lib PATH]
 Models default to $KILN_TEST_MODELS or /tmp/models; a missing model is skipped
 with a message (its fixture is left as it is).
 """
 import argparse
+import ctypes
 import os
 import struct
 import sys
@@ -157,6 +162,25 @@ def quant_fixtures(rng: np.random.Generator) -> None:
     write("quant_bf16.bin", b"KQQT" + struct.pack("<IIII", VERSION, T.BF16.value, x.size, len(q)) + x.tobytes() + q)
 
 
+def ggml_quant_fixtures(rng: np.random.Generator, lib_path: Path) -> None:
+    """K-quant quantizers: ggml's reference implementation is the oracle."""
+    if not lib_path.exists():
+        print(f"skipping K-quant quantize fixtures: {lib_path} not found (run tools/setup_reference.sh)",
+              file=sys.stderr)
+        return
+    lib = ctypes.CDLL(str(lib_path))
+    for qtype in (T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K, T.Q8_K):
+        block_size, type_size = GGML_QUANT_SIZES[qtype]
+        x = quant_inputs(rng, 8, block_size)
+        out = np.zeros(x.size // block_size * type_size, dtype=np.uint8)
+        fn = getattr(lib, f"quantize_row_{type_name(qtype)}_ref")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        fn.restype = None
+        fn(x.ctypes.data, out.ctypes.data, x.size)
+        write(f"quant_{type_name(qtype)}.bin", b"KQQT" + struct.pack("<IIII", VERSION, qtype.value, x.size, out.size) +
+              x.tobytes() + out.tobytes())
+
+
 def model_fixture(path: Path, out_name: str) -> None:
     if not path.exists():
         print(f"skipping {out_name}: {path} not found", file=sys.stderr)
@@ -192,10 +216,13 @@ def model_fixture(path: Path, out_name: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=os.environ.get("KILN_TEST_MODELS", "/tmp/models"))
+    ap.add_argument("--ggml-lib", type=Path, default=Path(__file__).resolve().parent.parent /
+                    ".venv-ref/lib/python3.11/site-packages/llama_cpp/lib/libggml-base.so")
     args = ap.parse_args()
     rng = np.random.default_rng(20261122)
     dequant_fixtures(rng)
     quant_fixtures(rng)
+    ggml_quant_fixtures(rng, args.ggml_lib)
     models = Path(args.models)
     model_fixture(models / "qwen-0.5b.gguf", "model_qwen-0.5b.bin")
     model_fixture(models / "gemma-3-270m-q4_k_m.gguf", "model_gemma-3-270m-q4_k_m.bin")

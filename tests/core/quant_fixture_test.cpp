@@ -1,5 +1,7 @@
-// Bit-exact agreement with the gguf Python package (ggml's layouts and
-// reference quantizers) on the fixtures from tools/gen_quant_fixtures.py.
+// Bit-exact agreement with the references on the fixtures written by
+// tools/gen_quant_fixtures.py: the gguf Python package for every decoder and
+// the legacy/f16/bf16 encoders, ggml's own quantize_row_*_ref (llama.cpp
+// 0.3.36's libggml-base) for the K-quant encoders.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -51,9 +53,9 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeMatchesGguf,
                                          "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"),
                          [](const auto& info) { return info.param; });
 
-class QuantizeMatchesGguf : public testing::TestWithParam<std::string> {};
+class QuantizeMatchesReference : public testing::TestWithParam<std::string> {};
 
-TEST_P(QuantizeMatchesGguf, BitExact) {
+TEST_P(QuantizeMatchesReference, BitExact) {
   const test::QuantFixture f = test::read_quant_fixture("quant_" + GetParam() + ".bin");
   ASSERT_EQ(type_name(f.type), GetParam());
   ASSERT_TRUE(can_quantize(f.type));
@@ -64,10 +66,13 @@ TEST_P(QuantizeMatchesGguf, BitExact) {
   const size_t block_bytes = traits(f.type).block_bytes;
   for (size_t off = 0; off < f.expected.size(); off += block_bytes)
     ASSERT_EQ(std::memcmp(out.bytes() + off, f.expected.data() + off, block_bytes), 0)
-        << "block " << off / block_bytes << " differs from gguf.quants.quantize";
+        << "block " << off / block_bytes << " differs from the reference";
 }
 
-INSTANTIATE_TEST_SUITE_P(LegacyTypes, QuantizeMatchesGguf, testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0"),
+// f16 and bf16 are compared value by value in fp16_test.cpp.
+INSTANTIATE_TEST_SUITE_P(BlockTypes, QuantizeMatchesReference,
+                         testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K",
+                                         "q8_K"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

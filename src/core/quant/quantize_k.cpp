@@ -4,6 +4,10 @@
 // error, then the group scales are themselves quantized to 4/6/8 bits against
 // one f16 super-scale, and finally every value is re-quantized against the
 // scale it will actually be decoded with.
+//
+// The operations and their order are ggml's, with no fused multiply-add, so
+// the bytes are identical to ggml's reference quantizers (checked against
+// libggml-base on fixtures; see tools/gen_quant_fixtures.py).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
