@@ -239,7 +239,9 @@ class Parser {
       const uint32_t n_dims = read<uint32_t>("tensor dimension count");
       if (n_dims > kMaxDims)
         fail(dims_at, who + " has " + std::to_string(n_dims) + " dimensions (at most 4)");
-      int64_t nelements = 1;
+      // The product of the non-zero dimensions must fit in int64, so that every
+      // partial product (rows, elements) does even when another dimension is 0.
+      int64_t nelements = 1, magnitude = 1;
       for (uint32_t d = 0; d < n_dims; ++d) {
         const uint64_t ne_at = pos_;
         const uint64_t ne = read<uint64_t>("tensor dimension");
@@ -247,8 +249,9 @@ class Parser {
           fail(ne_at, who + " dimension " + std::to_string(d) + " is " + std::to_string(ne) +
                           " (negative as int64)");
         const auto sne = static_cast<int64_t>(ne);
-        if (sne != 0 && nelements > std::numeric_limits<int64_t>::max() / sne)
+        if (sne != 0 && magnitude > std::numeric_limits<int64_t>::max() / sne)
           fail(ne_at, who + " element count overflows int64 at dimension " + std::to_string(d));
+        if (sne != 0) magnitude *= sne;
         nelements *= sne;
         t.shape.push_back(sne);
       }
