@@ -79,6 +79,14 @@ SeqId KvCache::create_sequence() {
   return id;
 }
 
+void KvCache::reserve(SeqId id, int64_t max_tokens) {
+  Sequence& s = seq(id);
+  const int64_t blocks = blocks_for(std::max<int64_t>(max_tokens, 0), config_.block_size);
+  s.tokens.reserve(size_t(std::max<int64_t>(max_tokens, 0)));
+  s.hashes.reserve(size_t(blocks));
+  for (std::vector<BlockId>& table : s.tables) table.reserve(size_t(blocks));
+}
+
 int64_t KvCache::first_held_position(SeqId id, int group) const {
   const Sequence& s = seq(id);
   return std::min<int64_t>(s.first_held[size_t(group)] * config_.block_size, int64_t(s.tokens.size()));

@@ -53,6 +53,12 @@ class KvCache {
   // First position whose K/V a group still holds for this sequence.
   int64_t first_held_position(SeqId id, int group) const;
 
+  // Reserves per-sequence bookkeeping for up to max_tokens tokens (the
+  // engine's context size), so that appends, computing and metadata up to
+  // that length allocate nothing on the heap. Ids keep their capacity when
+  // recycled.
+  void reserve(SeqId id, int64_t max_tokens);
+
   // Blocks append(id, n_new tokens) would take from a group's pool (new
   // blocks plus a copy-on-write copy of a shared tail block).
   int64_t blocks_needed(SeqId id, int64_t n_new, int group) const;

@@ -2,6 +2,7 @@
 // eviction order, sliding-window release and recovery, failures.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <numeric>
 
 #include "kv/prefix_hash.h"
@@ -246,6 +247,39 @@ TEST(KvCache, SequenceIdsAreDenseAndRecycled) {
   EXPECT_EQ(cache.create_sequence(), 1u);
   EXPECT_EQ(cache.num_sequences(), 3);
   cache.check_invariants();
+}
+
+TEST(KvCache, WritePlacesEachHeadRowWhereTheLayoutSays) {
+  for (KvType type : {KvType::F16, KvType::Q8_0}) {
+    KvCache cache(small_config(type, 16, 32, 4, 4));
+    const SeqId a = cache.create_sequence();
+    cache.append(a, iota_tokens(21));
+    const int layer = 2, g = cache.group_of_layer(layer);
+    const LayerGroupConfig& gc = cache.config().groups[size_t(g)];
+    const BlockLayout& l = cache.layout(g);
+    std::vector<float> k(static_cast<size_t>(gc.n_kv_heads * gc.k_head_dim)),
+        v(static_cast<size_t>(gc.n_kv_heads * gc.v_head_dim));
+    for (size_t i = 0; i < k.size(); ++i) k[i] = float(i % 29) * 0.37f - 5.0f;
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(i % 31) * -0.21f + 3.0f;
+    const int64_t slot = cache.slot(a, g, 20);  // block 1, offset 4
+    cache.write(layer, slot, k.data(), v.data());
+    const BlockId block = cache.block_table(a, g)[1];
+    EXPECT_EQ(slot, int64_t(block) * 16 + 4);
+    const GgmlType t = type == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
+    std::vector<uint8_t> want(std::max(l.k_row_bytes, l.v_row_bytes));
+    for (int h = 0; h < gc.n_kv_heads; ++h) {
+      quantize_row(t, k.data() + h * gc.k_head_dim, want.data(), gc.k_head_dim);
+      EXPECT_EQ(std::memcmp(cache.k_data(layer, block) + h * l.k_head_stride + 4 * l.k_row_bytes, want.data(),
+                            l.k_row_bytes), 0) << kv_type_name(type) << " K head " << h;
+      quantize_row(t, v.data() + h * gc.v_head_dim, want.data(), gc.v_head_dim);
+      EXPECT_EQ(std::memcmp(cache.v_data(layer, block) + h * l.v_head_stride + 4 * l.v_row_bytes, want.data(),
+                            l.v_row_bytes), 0) << kv_type_name(type) << " V head " << h;
+    }
+    // Layer 0 shares the block but owns other bytes.
+    EXPECT_EQ(cache.k_data(2, block) - cache.k_data(0, block), ptrdiff_t(l.layer_stride));
+    EXPECT_THROW(cache.write(layer, 4 * 16, k.data(), v.data()), kiln::Error);
+    EXPECT_EQ(cache.slot(a, 1, 3), int64_t(cache.block_table(a, 1)[0]) * 16 + 3);
+  }
 }
 
 TEST(KvCacheConfig, RejectsBadShapes) {
