@@ -7,5 +7,11 @@
 namespace kiln::cli {
 
 void add_version(CLI::App& app);
+void add_create(CLI::App& app);
+void add_list(CLI::App& app);
+void add_show(CLI::App& app);
+void add_cp(CLI::App& app);
+void add_rm(CLI::App& app);
+void add_synth(CLI::App& app);
 
 }  // namespace kiln::cli

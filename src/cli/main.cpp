@@ -9,6 +9,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "kiln 0.1.0");
   kiln::cli::add_version(app);
+  kiln::cli::add_create(app);
+  kiln::cli::add_list(app);
+  kiln::cli::add_show(app);
+  kiln::cli::add_cp(app);
+  kiln::cli::add_rm(app);
+  kiln::cli::add_synth(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
