@@ -28,6 +28,9 @@ TEST(QuantBlocks, StructSizesMatchTheTypeTable) {
   EXPECT_EQ(sizeof(quant::BlockQ8_K), traits(GgmlType::Q8_K).block_bytes);
   EXPECT_EQ(sizeof(quant::BlockIQ4_NL), traits(GgmlType::IQ4_NL).block_bytes);
   EXPECT_EQ(sizeof(quant::BlockIQ4_XS), traits(GgmlType::IQ4_XS).block_bytes);
+  EXPECT_EQ(sizeof(quant::BlockTQ1_0), traits(GgmlType::TQ1_0).block_bytes);
+  EXPECT_EQ(sizeof(quant::BlockTQ2_0), traits(GgmlType::TQ2_0).block_bytes);
+  EXPECT_EQ(sizeof(quant::BlockMXFP4), traits(GgmlType::MXFP4).block_bytes);
 }
 
 class DequantizeMatchesGguf : public testing::TestWithParam<std::string> {};
@@ -50,7 +53,7 @@ TEST_P(DequantizeMatchesGguf, BitExact) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeMatchesGguf,
                          testing::Values("f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K",
-                                         "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"),
+                                         "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "tq1_0", "tq2_0", "mxfp4"),
                          [](const auto& info) { return info.param; });
 
 class QuantizeMatchesReference : public testing::TestWithParam<std::string> {};

@@ -136,6 +136,21 @@ TEST(QuantRoundtrip, Q8KBlockSumsMatchTheirValues) {
     }
 }
 
+// With both signed zeros in a block, q4_1/q5_1 keep the first value met as
+// the min, as ggml's quantize_row_q4_1_ref/q5_1_ref do (checked against
+// libggml-base of llama-cpp-python 0.3.36; numpy in gguf.quants picks +0.0).
+TEST(QuantRoundtrip, SignedZeroMinFollowsGgml) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = -0.0f;
+  for (GgmlType t : {GgmlType::Q4_1, GgmlType::Q5_1}) {
+    test::AlignedBytes q(row_bytes(t, 32));
+    quantize_row(t, x.data(), q.data(), 32);
+    uint16_t m;
+    std::memcpy(&m, q.bytes() + 2, 2);
+    EXPECT_EQ(m, 0x8000) << type_name(t);
+  }
+}
+
 TEST(QuantApi, SupportedTypes) {
   for (GgmlType t : kBlockTypes) {
     EXPECT_TRUE(can_quantize(t)) << type_name(t);
@@ -147,6 +162,9 @@ TEST(QuantApi, SupportedTypes) {
   }
   EXPECT_TRUE(can_dequantize(GgmlType::IQ4_NL));
   EXPECT_TRUE(can_dequantize(GgmlType::IQ4_XS));
+  EXPECT_TRUE(can_dequantize(GgmlType::TQ1_0));
+  EXPECT_TRUE(can_dequantize(GgmlType::TQ2_0));
+  EXPECT_TRUE(can_dequantize(GgmlType::MXFP4));
   EXPECT_FALSE(can_quantize(GgmlType::IQ4_NL));
   EXPECT_FALSE(can_dequantize(GgmlType::IQ2_XXS));
   EXPECT_FALSE(can_dequantize(GgmlType::I32));

@@ -125,6 +125,33 @@ struct BlockIQ4_XS {
   uint8_t qs[kQK_K / 2];
 };
 
+// Ternary (BitNet-style) weights, x = d * (t - 1) with t in {0, 1, 2}. TQ2_0
+// stores t in 2 bits: within each 128 values, qs byte l holds values l, l+32,
+// l+64, l+96 in bits 0-1, 2-3, 4-5, 6-7.
+struct BlockTQ2_0 {
+  uint8_t qs[kQK_K / 4];
+  uint16_t d;
+};
+
+// TQ1_0 packs 5 trits per byte (4 in qh) as a base-3 fraction of 256: the
+// k-th trit of byte q is ((q * 3^k mod 256) * 3) >> 8. Bytes 0-31 give values
+// 32k + l (k = 0..4), bytes 32-47 give 160 + 16k + l, qh gives 240 + 4k + l.
+struct BlockTQ1_0 {
+  uint8_t qs[(kQK_K - 4 * kQK_K / 64) / 5];
+  uint8_t qh[kQK_K / 64];
+  uint16_t d;
+};
+
+// OCP microscaling FP4: x = 2^(e - 127) * kMxfp4Values[q] / 2, with q an
+// E2M1 code packed as in Q4_0 and e a shared 8-bit exponent.
+struct BlockMXFP4 {
+  uint8_t e;
+  uint8_t qs[kQK / 2];
+};
+
+// E2M1 values, doubled so that they are integers.
+inline constexpr int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
 // The non-linear 4-bit grid of IQ4_NL and IQ4_XS.
 inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
@@ -142,6 +169,9 @@ static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
 static_assert(sizeof(BlockIQ4_NL) == 18);
 static_assert(sizeof(BlockIQ4_XS) == 136);
+static_assert(sizeof(BlockTQ1_0) == 54);
+static_assert(sizeof(BlockTQ2_0) == 66);
+static_assert(sizeof(BlockMXFP4) == 17);
 
 // Q4_K/Q5_K pack 8 six-bit scales and 8 six-bit mins into 12 bytes: groups
 // 0-3 use the low 6 bits of bytes 0-3 (scale) and 4-7 (min); groups 4-7 keep

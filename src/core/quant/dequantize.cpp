@@ -224,4 +224,51 @@ void dequantize_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t nblocks) {
   }
 }
 
+void dequantize_tq2_0(const BlockTQ2_0* x, float* y, int64_t nblocks) {
+  for (int64_t b = 0; b < nblocks; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int half = 0; half < kQK_K / 128; ++half)
+      for (int shift = 0; shift < 8; shift += 2)
+        for (int l = 0; l < 32; ++l) *y++ = static_cast<float>(((x[b].qs[32 * half + l] >> shift) & 3) - 1) * d;
+  }
+}
+
+// The k-th trit of a TQ1_0 byte: multiplying by 3^k (mod 256) shifts the
+// base-3 fraction left, and * 3 >> 8 reads its leading digit.
+static float tq1_trit(uint8_t byte, int k) {
+  static constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
+  const uint8_t shifted = static_cast<uint8_t>(byte * kPow3[k]);
+  return static_cast<float>(((static_cast<uint16_t>(shifted) * 3) >> 8) - 1);
+}
+
+void dequantize_tq1_0(const BlockTQ1_0* x, float* y, int64_t nblocks) {
+  for (int64_t b = 0; b < nblocks; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int k = 0; k < 5; ++k)
+      for (int l = 0; l < 32; ++l) *y++ = tq1_trit(x[b].qs[l], k) * d;
+    for (int k = 0; k < 5; ++k)
+      for (int l = 0; l < 16; ++l) *y++ = tq1_trit(x[b].qs[32 + l], k) * d;
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < 4; ++l) *y++ = tq1_trit(x[b].qh[l], k) * d;
+  }
+}
+
+// Half of 2^(e - 127), exactly (e = 0 and 1 give subnormals).
+static float e8m0_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+void dequantize_mxfp4(const BlockMXFP4* x, float* y, int64_t nblocks) {
+  for (int64_t b = 0; b < nblocks; ++b, y += kQK) {
+    const float d = e8m0_half(x[b].e);
+    for (int j = 0; j < kQK / 2; ++j) {
+      y[j] = static_cast<float>(kMxfp4Values[x[b].qs[j] & 0xF]) * d;
+      y[j + kQK / 2] = static_cast<float>(kMxfp4Values[x[b].qs[j] >> 4]) * d;
+    }
+  }
+}
+
 }  // namespace kiln::quant

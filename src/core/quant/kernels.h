@@ -23,6 +23,9 @@ void dequantize_q6_k(const BlockQ6_K* x, float* y, int64_t nblocks);
 void dequantize_q8_k(const BlockQ8_K* x, float* y, int64_t nblocks);
 void dequantize_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t nblocks);
 void dequantize_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t nblocks);
+void dequantize_tq1_0(const BlockTQ1_0* x, float* y, int64_t nblocks);
+void dequantize_tq2_0(const BlockTQ2_0* x, float* y, int64_t nblocks);
+void dequantize_mxfp4(const BlockMXFP4* x, float* y, int64_t nblocks);
 
 // The quantizers below expect finite input (checked by the dispatcher) and
 // throw kiln::Error when a block's f16 scale would overflow.

@@ -26,6 +26,9 @@ using quant::BlockQ5_K;
 using quant::BlockQ6_K;
 using quant::BlockQ8_0;
 using quant::BlockQ8_K;
+using quant::BlockMXFP4;
+using quant::BlockTQ1_0;
+using quant::BlockTQ2_0;
 
 // Kernels take (blocks or scalars) counts; the table adapts them to bytes.
 struct Codec {
@@ -76,6 +79,9 @@ constexpr Codec kCodecs[] = {
      quantize_as<BlockQ8_K, quant::quantize_q8_k>},
     {GgmlType::IQ4_NL, alignof(BlockIQ4_NL), dequantize_as<BlockIQ4_NL, quant::dequantize_iq4_nl>, nullptr},
     {GgmlType::IQ4_XS, alignof(BlockIQ4_XS), dequantize_as<BlockIQ4_XS, quant::dequantize_iq4_xs>, nullptr},
+    {GgmlType::TQ1_0, alignof(BlockTQ1_0), dequantize_as<BlockTQ1_0, quant::dequantize_tq1_0>, nullptr},
+    {GgmlType::TQ2_0, alignof(BlockTQ2_0), dequantize_as<BlockTQ2_0, quant::dequantize_tq2_0>, nullptr},
+    {GgmlType::MXFP4, alignof(BlockMXFP4), dequantize_as<BlockMXFP4, quant::dequantize_mxfp4>, nullptr},
 };
 
 const Codec* find_codec(GgmlType t) {
