@@ -93,16 +93,31 @@ TEST(ThreadPool, ParallelForRunsEveryTaskExactlyOnce) {
 }
 
 TEST(ThreadPool, ParallelForBalancesUnevenTasks) {
-  // One long task must not hold up the others: they finish on other threads.
+  // Task 0 does not finish until every other task has: only a pool that
+  // hands tasks out dynamically gets through (a static split would leave
+  // the tasks after 0 queued behind it). The deadline turns a bug into a
+  // failure instead of a hang.
   ThreadPool pool(2);
+  std::atomic<int> others_done{0};
+  std::atomic<bool> timed_out{false};
   std::vector<int> owner(64, -1);
   pool.parallel_for(64, [&](int64_t task, int thread) {
-    if (task == 0) std::this_thread::sleep_for(std::chrono::milliseconds(3));
     owner[size_t(task)] = thread;
+    if (task != 0) {
+      others_done++;
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (others_done.load() < 63) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        timed_out = true;
+        return;
+      }
+      std::this_thread::yield();
+    }
   });
-  int by_other = 0;
-  for (size_t t = 1; t < owner.size(); ++t) by_other += owner[t] != owner[0];
-  EXPECT_GT(by_other, 32);
+  ASSERT_FALSE(timed_out);
+  for (size_t t = 1; t < owner.size(); ++t) EXPECT_NE(owner[t], owner[0]) << t;
 }
 
 TEST(ThreadPool, BarrierSeparatesPhases) {
