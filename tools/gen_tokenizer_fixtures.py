@@ -28,6 +28,7 @@ How the reference is made (the exact recipe, so anyone can rerun it):
     in llamacpp_diff.json; they are informational, the tests use HF.
 
 Usage: .venv/bin/python tools/gen_tokenizer_fixtures.py [MODELS_DIR]
+       .venv-ref/bin/python tools/gen_tokenizer_fixtures.py --llamacpp-only [MODELS_DIR]
 (MODELS_DIR defaults to $KILN_TEST_MODELS, then /tmp/models.)
 Needs: pip install transformers tokenizers gguf (no torch).
 """
@@ -154,7 +155,11 @@ def llama_cpp_vocab(path):
 
 
 def main():
-    models_dir = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("KILN_TEST_MODELS", "/tmp/models"))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    models_dir = Path(args[0] if args else os.environ.get("KILN_TEST_MODELS", "/tmp/models"))
+    if "--llamacpp-only" in sys.argv:
+        compare_llama_cpp(models_dir)
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     cases = corpus()
     with open(OUT / "corpus.jsonl", "w", encoding="utf-8") as f:
@@ -169,7 +174,6 @@ def main():
             json.dump({"pattern": pattern, "reference": "tokenizers.pre_tokenizers.Split(Regex(pattern), behavior='isolated')",
                        "cases": rows}, f, ensure_ascii=False, indent=0)
 
-    diffs = {}
     for key, fname in MODELS.items():
         path = models_dir / fname
         if not path.exists():
@@ -202,19 +206,34 @@ def main():
                        "cases": rows}, f, ensure_ascii=False, indent=0)
         print(f"{key}: {len(rows)} cases")
 
+    compare_llama_cpp(models_dir)
+
+
+def compare_llama_cpp(models_dir):
+    """Tokenizes the corpus with llama.cpp and records where it disagrees with
+    the committed HF fixtures (informational only)."""
+    cases = [json.loads(line) for line in open(OUT / "corpus.jsonl", encoding="utf-8")]
+    diffs = {}
+    for key, fname in MODELS.items():
+        path = models_dir / fname
+        fixture = OUT / f"{key}.json"
+        if not path.exists() or not fixture.exists():
+            continue
         llm = llama_cpp_vocab(path)
-        if llm is not None:
-            d = []
-            for (name, text), row in zip(cases, rows):
-                for parse, want in ((True, row["ids"]), (False, row["ids_no_parse_special"])):
-                    got = llm.tokenize(text.encode("utf-8"), add_bos=False, special=parse)
-                    if got != want:
-                        d.append({"name": name, "parse_special": parse, "hf": want, "llama_cpp": got})
-            diffs[key] = d
-            print(f"{key}: llama.cpp disagrees with HF on {len(d)} of {2 * len(rows)} encodings")
-    if diffs:
-        with open(OUT / "llamacpp_diff.json", "w", encoding="utf-8") as f:
-            json.dump(diffs, f, ensure_ascii=False, indent=0)
+        if llm is None:
+            print("llama_cpp not importable here; run this script with --llamacpp-only from a venv that has it")
+            return
+        rows = json.load(open(fixture, encoding="utf-8"))["cases"]
+        d = []
+        for case, row in zip(cases, rows):
+            for parse, want in ((True, row["ids"]), (False, row["ids_no_parse_special"])):
+                got = llm.tokenize(case["text"].encode("utf-8"), add_bos=False, special=parse)
+                if got != want:
+                    d.append({"name": case["name"], "parse_special": parse, "hf": want, "llama_cpp": got})
+        diffs[key] = d
+        print(f"{key}: llama.cpp disagrees with HF on {len(d)} of {2 * len(rows)} encodings")
+    with open(OUT / "llamacpp_diff.json", "w", encoding="utf-8") as f:
+        json.dump(diffs, f, ensure_ascii=False, indent=0)
 
 
 if __name__ == "__main__":
