@@ -41,10 +41,10 @@ class BatchMetadata {
   // sequences of up to max_blocks_per_seq blocks.
   BatchMetadata(const KvCache& cache, int max_seqs, int max_tokens, int max_blocks_per_seq);
 
-  // Fills the buffers for a batch. Throws kiln::Error (leaving the previous
-  // contents in an unspecified state) for an unknown or repeated sequence,
-  // n_new outside 1..length, new tokens whose slots were released, or a batch
-  // beyond the capacity given at construction. Never allocates.
+  // Fills the buffers for a batch. Throws kiln::Error for an unknown or
+  // repeated sequence, n_new outside 1..length, or a batch beyond the
+  // capacity given at construction (all checked before anything is written),
+  // and for new tokens whose slots a window group released. Never allocates.
   void build(const KvCache& cache, std::span<const BatchEntry> batch);
 
   int n_seqs() const { return n_seqs_; }

@@ -132,8 +132,9 @@ class KvCache {
   int64_t window_first_block(int group, int64_t first_query_pos) const;
   void release_out_of_window(Sequence& s);
   BlockId ensure_writable_tail(Sequence& s, int group);
-  // Computes hashes of the first n_blocks full blocks of tokens into
-  // prefix_scratch_, stopping early at a block no full-attention group has.
+  // Longest cached prefix in blocks; leaves the prompt's block hashes in
+  // prefix_scratch_ (computed only up to the first block a full-attention
+  // group lacks).
   int64_t match_prefix(std::span<const Token> prompt, int64_t max_tokens) const;
   bool window_blocks_cached(int group, int64_t begin_block, int64_t end_block) const;
 
