@@ -57,7 +57,7 @@ def gguf(kvs=(), tinfos=(), data=b"", version=3, magic=b"GGUF", n_tensors=None, 
 # Inputs the fuzzer found crashing or misbehaving (files fuzz_<what>.gguf, kept
 # as found) and the phrase each must now produce.
 FUZZ_EXPECTED = {
-    # shape {0, 0x471, 2^56+...}: zero elements, but rows = ne1*ne2 overflowed
+    # shape {0, ~1.0e17, ~8.1e18, 4}: zero elements, but rows = ne1*ne2 overflowed
     # int64 in TensorInfo::nrows() (UBSan), found by tools/fuzz/run.sh.
     "fuzz_zero_dim_rows_overflow.gguf": "overflows int64",
 }

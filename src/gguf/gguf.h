@@ -6,6 +6,16 @@
 // (string name, u32 n_dims, n_dims x u64 ne, u32 ggml type, u64 offset), then
 // padding to `general.alignment` (default 32) and the tensor data section.
 // Tensor offsets are relative to the start of the data section.
+//
+// The reader rejects (FormatError, naming file, byte position and field): bad
+// magic; versions other than 2 and 3 (v1, big-endian); truncation anywhere;
+// counts and lengths that cannot fit in the bytes left (checked before any
+// allocation); unknown value or element types; bools other than 0/1; arrays
+// nested deeper than 16; duplicate keys; general.alignment that is not a u32
+// power of two; empty or duplicate tensor names; more than 4 dimensions;
+// negative dimensions or element counts overflowing int64; unknown ggml types;
+// rows that are not whole quant blocks; tensor offsets unaligned, out of the
+// file or overlapping; a data section starting beyond the end of the file.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -103,8 +113,9 @@ struct TensorInfo {
 // Tensor data pointers stay valid while any copy is alive.
 class File {
  public:
-  // mmaps and validates the file. Throws FormatError (malformed) or
-  // kiln::Error (cannot open) with the path in the message.
+  // mmaps (read-only) and validates the file. Throws FormatError (malformed)
+  // or kiln::Error (cannot open) with the path in the message. The file must
+  // not be truncated while mapped (as with any mmap reader).
   static File open(const std::filesystem::path& path);
   // Validates a GGUF image in memory without copying it; `bytes` must outlive
   // the File. Used by the fuzzer and by tests.
