@@ -24,15 +24,19 @@ int parse_byte_token(std::string_view text) {
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-// SentencePiece pieces spell a space as "▁".
-std::string spm_piece(std::string_view text, TokenType type) {
+// SentencePiece pieces spell a space as "▁". Appends the piece to s.
+void append_spm_piece(std::string& s, std::string_view text, TokenType type) {
   if (type == TokenType::Byte) {
     const int b = parse_byte_token(text);
-    if (b >= 0) return std::string(1, static_cast<char>(b));
+    if (b >= 0) {
+      s.push_back(static_cast<char>(b));
+      return;
+    }
   }
-  if (type == TokenType::Control || type == TokenType::Unknown) return std::string(text);
-  std::string s;
-  s.reserve(text.size());
+  if (type == TokenType::Control || type == TokenType::Unknown || text.find('\xE2') == std::string_view::npos) {
+    s.append(text);
+    return;
+  }
   for (size_t i = 0; i < text.size(); ++i) {
     if (text.compare(i, 3, "\xE2\x96\x81") == 0) {
       s.push_back(' ');
@@ -41,17 +45,16 @@ std::string spm_piece(std::string_view text, TokenType type) {
       s.push_back(text[i]);
     }
   }
-  return s;
 }
 
 // Byte-level BPE tokens spell bytes with GPT-2's characters; added tokens
 // (CONTROL, USER_DEFINED) are stored as plain text. A character outside the
-// 256-character alphabet is kept as its own UTF-8.
-std::string byte_level_piece(std::string_view text, TokenType type) {
-  if (type == TokenType::Control || type == TokenType::UserDefined || type == TokenType::Unknown)
-    return std::string(text);
-  std::string s;
-  s.reserve(text.size());
+// 256-character alphabet is kept as its own UTF-8. Appends the piece to s.
+void append_byte_level_piece(std::string& s, std::string_view text, TokenType type) {
+  if (type == TokenType::Control || type == TokenType::UserDefined || type == TokenType::Unknown) {
+    s.append(text);
+    return;
+  }
   for (size_t i = 0; i < text.size();) {
     const std::string_view rest = text.substr(i);
     const size_t n = utf8::char_length(rest);
@@ -62,7 +65,6 @@ std::string byte_level_piece(std::string_view text, TokenType type) {
     else s.append(rest.substr(0, n));
     i += n;
   }
-  return s;
 }
 
 bool is_end_marker(std::string_view text) {
@@ -188,7 +190,8 @@ std::shared_ptr<const Tokenizer::Impl> build_vocab(VocabSpec spec) {
   for (size_t i = 0; i < n; ++i) {
     v->text_blob += spec.tokens[i];
     v->text_offsets.push_back(static_cast<uint32_t>(v->text_blob.size()));
-    v->piece_blob += spm ? spm_piece(spec.tokens[i], v->types[i]) : byte_level_piece(spec.tokens[i], v->types[i]);
+    if (spm) append_spm_piece(v->piece_blob, spec.tokens[i], v->types[i]);
+    else append_byte_level_piece(v->piece_blob, spec.tokens[i], v->types[i]);
     v->piece_offsets.push_back(static_cast<uint32_t>(v->piece_blob.size()));
   }
   if (v->text_blob.size() > 0xffffffffu || v->piece_blob.size() > 0xffffffffu)
