@@ -13,5 +13,6 @@ void add_show(CLI::App& app);
 void add_cp(CLI::App& app);
 void add_rm(CLI::App& app);
 void add_synth(CLI::App& app);
+void add_tokenize(CLI::App& app);
 
 }  // namespace kiln::cli

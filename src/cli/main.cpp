@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_cp(app);
   kiln::cli::add_rm(app);
   kiln::cli::add_synth(app);
+  kiln::cli::add_tokenize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
