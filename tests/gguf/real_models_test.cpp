@@ -10,22 +10,12 @@
 #include <sstream>
 
 #include "gguf/gguf.h"
+#include "test_util.h"
 
 namespace kiln::gguf {
 namespace {
 
-std::filesystem::path models_dir() {
-  if (const char* env = std::getenv("KILN_TEST_MODELS"); env && *env) return env;
-  if (const char* home = std::getenv("HOME")) return std::filesystem::path(home) / ".cache/kiln/models";
-  return "/tmp/models";
-}
-
-// Falls back to /tmp/models (where the development machine keeps them).
-std::filesystem::path model_path(const std::string& name) {
-  auto p = models_dir() / name;
-  if (!std::filesystem::exists(p) && std::filesystem::exists("/tmp/models/" + name)) p = "/tmp/models/" + name;
-  return p;
-}
+using testing::model_path;
 
 struct ExpectedTensor {
   std::string name;

@@ -3,9 +3,13 @@
 // mirrored here): kiln must decode another implementation's file exactly.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "gguf/gguf.h"
+#include "test_util.h"
 
 namespace kiln::gguf {
 namespace {
@@ -81,6 +85,42 @@ TEST(ReferenceFile, DecodesGgufPyWriterOutput) {
   EXPECT_EQ(q->nbytes, 68u);
   EXPECT_EQ(q->offset, 128u);
   for (int i = 0; i < 68; ++i) EXPECT_EQ(q->data[i], i);
+}
+
+// Feeding a parsed file back through the Writer must reproduce it byte for
+// byte: same value types, same order, and the same padding rules as the
+// reference writer (gguf-py, which llama.cpp's converters use).
+void expect_rewrite_is_identical(const std::filesystem::path& original) {
+  const File f = File::open(original);
+  Writer w(f.version());
+  for (const auto& [k, v] : f.metadata()) w.set(k, v);
+  for (const auto& t : f.tensors()) {
+    const uint8_t* src = t.data;
+    w.add_tensor(t.name, t.type, t.shape, [src](uint8_t* dst, size_t n) mutable {
+      std::memcpy(dst, src, n);
+      src += n;
+    });
+  }
+  testing::ScratchDir dir;
+  w.write(dir / "rewritten.gguf");
+  const File again = File::open(dir / "rewritten.gguf");
+  ASSERT_EQ(again.file_size(), f.file_size());
+  // Compare through the mappings; report the first differing byte.
+  const auto* a = f.tensors().empty() ? nullptr : f.tensors()[0].data - f.tensors()[0].offset - f.data_offset();
+  const auto* b = again.tensors().empty() ? nullptr : again.tensors()[0].data - again.tensors()[0].offset - again.data_offset();
+  ASSERT_NE(a, nullptr);
+  const auto mismatch = std::mismatch(a, a + f.file_size(), b);
+  EXPECT_EQ(mismatch.first, a + f.file_size()) << "first difference at byte " << (mismatch.first - a);
+}
+
+TEST(ReferenceFile, RewriteOfGgufPyFileIsByteIdentical) {
+  expect_rewrite_is_identical(std::filesystem::path(KILN_FIXTURES) / "gguf" / "valid" / "gguf_py_writer.gguf");
+}
+
+TEST(ReferenceFile, RewriteOfGemmaIsByteIdentical) {
+  const auto path = testing::model_path("gemma-3-270m-q4_k_m.gguf");
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model not found: " << path << " (set KILN_TEST_MODELS)";
+  expect_rewrite_is_identical(path);
 }
 
 }  // namespace

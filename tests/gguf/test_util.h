@@ -2,6 +2,7 @@
 // Helpers shared by the gguf tests: a scratch directory and deep Value equality.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -28,6 +29,20 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+// A real test model: $KILN_TEST_MODELS/<name> (default ~/.cache/kiln/models),
+// falling back to /tmp/models where the development machine keeps them.
+inline std::filesystem::path model_path(const std::string& name) {
+  std::filesystem::path dir = "/tmp/models";
+  if (const char* env = std::getenv("KILN_TEST_MODELS"); env && *env) {
+    dir = env;
+  } else if (const char* home = std::getenv("HOME")) {
+    dir = std::filesystem::path(home) / ".cache/kiln/models";
+  }
+  auto p = dir / name;
+  if (!std::filesystem::exists(p) && std::filesystem::exists("/tmp/models/" + name)) p = "/tmp/models/" + name;
+  return p;
+}
 
 // Exact equality: same type, same element type, same bits for floats.
 inline ::testing::AssertionResult same_value(const Value& a, const Value& b) {
