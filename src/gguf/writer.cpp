@@ -139,6 +139,12 @@ class OutFile {
     if (::rename(temp_.c_str(), target_.c_str()) != 0)
       throw Error("cannot rename " + temp_.string() + " to " + target_.string() + ": " + std::strerror(errno));
     committed_ = true;
+    // Persist the rename itself; a failure here leaves a complete file either way.
+    const int dir_fd = ::open(temp_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+      ::fsync(dir_fd);
+      ::close(dir_fd);
+    }
   }
 
  private:
