@@ -1,0 +1,80 @@
+#pragma once
+// Internal interface between matmul.cpp (threads, scratch, dispatch) and the
+// per-ISA kernel files (matmul_scalar.cpp, avx2/, avx512/).
+//
+// Quantized activations ("acts") are stored one row after another in the
+// scratch block, each row `row_bytes` apart and laid out as
+//   int8  q[K]            round(x / d) in [-127, 127]
+//   float d[K / B]        per-block scale amax / 127 (B = 32 or 256)
+//   int16 sums[K / S]     per-group sums of q (S = 32 for the legacy types,
+//                         16 for the K-quants: the "bsums" of ggml's Q8_K)
+// Every kernel of every ISA reads this one format, and the quantizer is the
+// same code for all of them, so the integer results agree bit for bit.
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace kiln::cpu::mm {
+
+enum class ActFormat {
+  none,     // weights in f32/f16/bf16 (or decoded to f32): x used as is
+  q8_32,    // 32-value blocks, sums per 32
+  q8_256,   // 256-value blocks, sums per 16
+};
+
+ActFormat act_format(GgmlType wt);
+
+struct Acts {
+  uint8_t* base = nullptr;
+  size_t row_bytes = 0;
+  int64_t K = 0;
+  int block = 32;     // values per scale
+  int sum_group = 32; // values per sum
+
+  int8_t* q(int64_t t) const { return reinterpret_cast<int8_t*>(base + size_t(t) * row_bytes); }
+  float* d(int64_t t) const { return reinterpret_cast<float*>(base + size_t(t) * row_bytes + size_t(K)); }
+  int16_t* sums(int64_t t) const {
+    return reinterpret_cast<int16_t*>(base + size_t(t) * row_bytes + size_t(K) + 4 * size_t(K / block));
+  }
+};
+
+// Bytes of one quantized activation row (64-byte multiple).
+size_t act_row_bytes(ActFormat f, int64_t K);
+Acts make_acts(ActFormat f, int64_t K, void* base);
+
+// Quantizes row t of acts from x (K values). Identical on every ISA: the
+// scale is amax / 127 and q = nearbyint(x * (127 / amax)), ties to even.
+void quantize_act_row(const float* x, const Acts& acts, int64_t t);
+
+// One matmul as the kernels see it.
+struct Job {
+  GgmlType wt;
+  int64_t K;
+  const uint8_t* w;   // weight row 0
+  size_t w_stride;    // bytes
+  const float* x;     // f32 activations (float paths)
+  size_t x_stride;    // bytes
+  Acts acts;          // quantized activations (int paths)
+  float* y;
+  size_t y_stride;    // bytes
+  float* thread_rows; // K floats per thread (the dequantize fallback)
+
+  const uint8_t* wrow(int64_t n) const { return w + size_t(n) * w_stride; }
+  const float* xrow(int64_t t) const {
+    return reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(x) + size_t(t) * x_stride);
+  }
+  float* yrow(int64_t t) const { return reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(y) + size_t(t) * y_stride); }
+};
+
+// Computes y[t][n] for t in [t0, t1), n in [n0, n1). `thread` indexes
+// thread_rows.
+using KernelFn = void (*)(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int thread);
+
+// The kernel of one ISA for weight type wt, or nullptr when that ISA has no
+// kernel of its own for wt (matmul.cpp then falls back to a lower ISA).
+KernelFn scalar_kernel(GgmlType wt);
+KernelFn avx2_kernel(GgmlType wt);
+KernelFn avx512_kernel(GgmlType wt);
+
+}  // namespace kiln::cpu::mm
