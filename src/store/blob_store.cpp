@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <vector>
 
 #include "core/error.h"
 
@@ -64,52 +66,28 @@ struct TempGuard {
   }
 };
 
-// Copies src into the open dst: reflink first (instant, shares extents, and
-// unlike a hard link later edits of the source cannot change the blob), then
-// copy_file_range (in-kernel, no user-space buffer), then read/write.
-void clone_or_copy(int src, int dst, uint64_t size, const fs::path& dst_path, const ByteProgress& progress) {
-  if (::ioctl(dst, FICLONE, src) == 0) {
-    if (progress) progress("copying", size, size);
-    return;
-  }
+// Reads fd from its current position to the end into sha256, and, when
+// dst >= 0, writes every chunk to dst as well: the bytes stored are exactly
+// the bytes hashed, so the digest always names what is on disk.
+Digest hash_stream(int fd, int dst, uint64_t size, const fs::path& src_path, const fs::path& dst_path,
+                   const ByteProgress& progress) {
+  Sha256 h;
+  std::vector<uint8_t> buf(4 << 20);
   uint64_t done = 0;
-  bool use_range = true;
-  std::vector<uint8_t> buf;
-  while (done < size) {
-    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(size - done, 64 << 20));
-    ssize_t n = -1;
-    if (use_range) {
-      loff_t in_off = static_cast<loff_t>(done), out_off = static_cast<loff_t>(done);
-      n = ::copy_file_range(src, &in_off, dst, &out_off, chunk, 0);
-      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-        use_range = false;
-        continue;
-      }
-    } else {
-      if (buf.empty()) buf.resize(4 << 20);
-      n = ::pread(src, buf.data(), std::min(chunk, buf.size()), static_cast<off_t>(done));
-      if (n > 0) {
-        ssize_t left = n;
-        const uint8_t* p = buf.data();
-        while (left > 0) {
-          ssize_t w = ::pwrite(dst, p, static_cast<size_t>(left), static_cast<off_t>(done + (p - buf.data())));
-          if (w < 0) {
-            if (errno == EINTR) continue;
-            throw Error("cannot write " + dst_path.string() + ": " + errno_text());
-          }
-          p += w;
-          left -= w;
-        }
-      }
-    }
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error("cannot copy into " + dst_path.string() + ": " + errno_text());
+      throw Error("cannot read " + src_path.string() + ": " + errno_text());
     }
-    if (n == 0) throw Error("source file shrank while it was being copied into " + dst_path.string());
+    if (n == 0) break;
+    h.update(buf.data(), static_cast<size_t>(n));
+    if (dst >= 0) write_all(dst, buf.data(), static_cast<size_t>(n), dst_path);
     done += static_cast<uint64_t>(n);
-    if (progress) progress("copying", done, size);
+    if (progress) progress("copying", done, std::max(done, size));
   }
+  if (done != size) throw Error(src_path.string() + " changed size while it was being imported");
+  return h.finish();
 }
 
 }  // namespace
@@ -131,6 +109,7 @@ std::optional<uint64_t> BlobStore::size(const Digest& d) const {
 }
 
 fs::path BlobStore::temp_path() const {
+  ensure_dir();  // callers create the file right away
   static std::atomic<uint64_t> counter{0};
   std::random_device rd;
   const uint64_t salt = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
@@ -172,34 +151,32 @@ StoredBlob BlobStore::import_file(const fs::path& src, const ByteProgress& progr
   if (::fstat(in.get(), &st) != 0) throw Error("cannot stat " + src.string() + ": " + errno_text());
   if (!S_ISREG(st.st_mode)) throw Error(src.string() + " is not a regular file");
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-
-  auto hash_progress = [&](uint64_t done, uint64_t total) {
-    if (progress) progress("hashing", done, total);
-  };
-  StoredBlob out{sha256_of_file(src, hash_progress), size, false};
-  if (auto existing = this->size(out.digest); existing && *existing == size) {
-    out.existed = true;
-    if (progress) progress("copying", size, size);
-    return out;
-  }
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
   ensure_dir();
   TempGuard tmp{temp_path()};
-  {
-    Fd dst(::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (dst.get() < 0) throw Error("cannot create " + tmp.path.string() + ": " + errno_text());
-    clone_or_copy(in.get(), dst.get(), size, tmp.path, progress);
-    if (::fsync(dst.get()) != 0) throw Error("cannot sync " + tmp.path.string() + ": " + errno_text());
-    dst.close_checked(tmp.path);
+  Fd dst(::open(tmp.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (dst.get() < 0) throw Error("cannot create " + tmp.path.string() + ": " + errno_text());
+  Digest digest;
+  if (::ioctl(dst.get(), FICLONE, in.get()) == 0) {
+    // A reflink shares the source's extents (instant, no extra space) yet,
+    // unlike a hard link, later edits of the source cannot change the blob.
+    // Hashing the clone itself verifies what the store will serve.
+    digest = hash_stream(dst.get(), -1, size, tmp.path, tmp.path, progress);
+  } else {
+    // One pass: read, hash and write each chunk.
+    digest = hash_stream(in.get(), dst.get(), size, src, tmp.path, progress);
   }
-  // The copy is what the store will serve: verify it, not the source (which
-  // may have changed between the hash and the copy).
-  const Digest written = sha256_of_file(tmp.path);
-  if (written != out.digest)
-    throw Error("copy of " + src.string() + " does not match its digest (was the file modified while importing?)");
+  StoredBlob out{digest, size, false};
+  if (auto existing = this->size(digest); existing && *existing == size) {
+    out.existed = true;  // TempGuard drops the copy; it was never synced, so this is cheap
+    return out;
+  }
+  if (::fsync(dst.get()) != 0) throw Error("cannot sync " + tmp.path.string() + ": " + errno_text());
+  dst.close_checked(tmp.path);
   std::error_code ec;
-  fs::rename(tmp.path, path(out.digest), ec);
-  if (ec) throw Error("cannot store blob " + path(out.digest).string() + ": " + ec.message());
+  fs::rename(tmp.path, path(digest), ec);
+  if (ec) throw Error("cannot store blob " + path(digest).string() + ": " + ec.message());
   tmp.active = false;
   return out;
 }

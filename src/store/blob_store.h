@@ -17,7 +17,7 @@
 
 namespace kiln::store {
 
-// phase ("hashing", "copying"), bytes done, bytes total.
+// phase ("copying", "quantizing"), bytes or values done, total.
 using ByteProgress = std::function<void(std::string_view phase, uint64_t done, uint64_t total)>;
 
 struct StoredBlob {
@@ -37,9 +37,9 @@ class BlobStore {
 
   StoredBlob put(std::span<const uint8_t> bytes);
   StoredBlob put(std::string_view text);
-  // Imports a file: hashes it, then (unless the blob exists) clones it with a
-  // reflink where the filesystem can, else copies it in the kernel
-  // (copy_file_range), and re-hashes the copy before renaming it into place.
+  // Imports a file: clones it with a reflink where the filesystem can and
+  // hashes the clone, else reads, hashes and writes it in one pass; the copy
+  // is dropped when the blob already exists. progress gets ("copying", done, total).
   StoredBlob import_file(const std::filesystem::path& src, const ByteProgress& progress = {});
   // Moves a file that was written inside dir() (see temp_path) into the store
   // under its digest; the file is removed if the blob already exists.

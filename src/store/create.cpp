@@ -57,15 +57,15 @@ Layer import_gguf(Builder& b, const fs::path& path) {
 // file's own tokenizer.chat_template, else none.
 std::string default_template(const ModelInfo& info) { return info.chat_template; }
 
-void quantize_model_layer(Builder& b, const std::string& target) {
-  Layer& model = *std::find_if(b.layers.begin(), b.layers.end(), [](const Layer& l) { return l.media_type == media::kModel; });
-  const gguf::File source = gguf::File::open(b.store.blobs().path(model.digest));
-  const ModelInfo info = summarize(source);
-  b.status("quantizing " + info.file_type + " model to " + canonical_quant_name(target));
+// Quantizes `source` (a GGUF file, or the base model's weights blob) into a
+// new blob and returns its layer; the unquantized weights are never copied
+// into the store.
+Layer quantize_to_layer(Builder& b, const fs::path& source, const std::string& target) {
+  const gguf::File src = gguf::File::open(source);
+  b.status("quantizing " + summarize(src).file_type + " model to " + canonical_quant_name(target));
   const fs::path temp = b.store.blobs().temp_path();
-  quantize_gguf(source, target, temp, b.progress.bytes);
-  const StoredBlob blob = b.store.blobs().adopt_file(temp);
-  model = b.announce(blob, media::kModel);
+  quantize_gguf(src, target, temp, b.progress.bytes);
+  return b.announce(b.store.blobs().adopt_file(temp), media::kModel);
 }
 
 }  // namespace
@@ -91,7 +91,7 @@ StoredModel create_model(ModelStore& store, const CreateRequest& req, const Crea
   nlohmann::json params = nlohmann::json::object();
   if (is_plain_file(from_path)) {
     from_file = true;
-    b.layers.push_back(import_gguf(b, from_path));
+    b.layers.push_back(req.quantize.empty() ? import_gguf(b, from_path) : quantize_to_layer(b, from_path, req.quantize));
   } else {
     std::optional<ModelName> base_name;
     if (ModelName::is_valid(mf.from)) base_name = store.find(ModelName::parse(mf.from));
@@ -106,15 +106,18 @@ StoredModel create_model(ModelStore& store, const CreateRequest& req, const Crea
       if (params.is_discarded() || !params.is_object())
         throw Error("the params layer of " + base_name->display() + " is not a JSON object");
     }
-    b.model_layer();  // a base without weights is an error, not an empty model
+    const Layer& weights = b.model_layer();  // a base without weights is an error, not an empty model
+    if (!req.quantize.empty()) {
+      const Layer quantized = quantize_to_layer(b, store.blobs().path(weights.digest), req.quantize);
+      for (auto& l : b.layers)
+        if (l.media_type == media::kModel) l = quantized;
+    }
   }
-
-  if (!req.quantize.empty()) quantize_model_layer(b, req.quantize);
 
   b.status("parsing GGUF");
   const gguf::File weights = gguf::File::open(store.blobs().path(b.model_layer().digest));
   const ModelInfo info = summarize(weights);
-  if (from_file) {
+  if (from_file && req.quantize.empty()) {
     // The model layer is announced after its file was parsed, as Ollama does.
     b.status("using existing layer " + b.model_layer().digest.str());
   }

@@ -214,9 +214,15 @@ std::string modelfile_quote(std::string_view v) {
     }
     return true;
   };
-  if (safe_inside("\"\"\"")) return "\"\"\"" + std::string(v) + "\"\"\"";
-  if (safe_inside("\"")) return "\"" + std::string(v) + "\"";
-  return "\"\"\"" + std::string(v) + "\"\"\"";  // cannot round-trip exactly; Ollama has the same limit
+  auto wrap = [&](std::string_view q) {
+    std::string out;
+    out.reserve(v.size() + 2 * q.size());
+    out.append(q).append(v).append(q);
+    return out;
+  };
+  if (safe_inside("\"\"\"")) return wrap("\"\"\"");
+  if (safe_inside("\"")) return wrap("\"");
+  return wrap("\"\"\"");  // cannot round-trip exactly; Ollama has the same limit
 }
 
 }  // namespace kiln::store
