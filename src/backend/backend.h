@@ -71,6 +71,12 @@ struct AttentionParams {
   float softcap = 0.f; // 0: none; else scores = softcap * tanh(scores / softcap)
 };
 
+struct ScratchPlan {
+  size_t tensor_bytes = 0;  // sum of the scratch() tensors of one step (with 64-byte alignment)
+  int64_t max_tokens = 0;   // rows of the largest step
+  int64_t max_row = 0;      // widest activation row a matmul reads
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -83,6 +89,11 @@ class Backend {
   virtual Tensor bind_weight(const gguf::TensorInfo& info) = 0;
 
   // ---- per-step memory
+  // Sizes per-step memory at load for the largest step: the bytes the
+  // model's scratch() tensors add up to, plus what the backend's own ops need
+  // for up to max_tokens rows whose widest matmul input has max_row values.
+  // Invalidates every scratch tensor.
+  virtual void reserve_scratch(const ScratchPlan& plan) = 0;
   // Starts a forward step: scratch tensors of the previous step are released.
   virtual void begin_step() = 0;
   // Uninitialised scratch memory valid until the next begin_step(). Never

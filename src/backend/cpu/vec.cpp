@@ -1,0 +1,64 @@
+// Run-time dispatched f16 conversions. The F16C versions are compiled for
+// that extension with a target attribute, so the file itself stays buildable
+// for any x86-64 and the choice is made once from the detected features.
+#include "backend/cpu/vec.h"
+
+#include "core/cpu_features.h"
+#include "core/fp16.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace kiln::cpu {
+
+namespace {
+
+void f16_to_f32_scalar(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+void f32_to_f16_scalar(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,f16c"))) void f16_to_f32_f16c(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  for (; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+__attribute__((target("avx2,f16c"))) void f32_to_f16_f16c(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+#endif
+
+struct Dispatch {
+  void (*to_f32)(const uint16_t*, float*, int64_t) = f16_to_f32_scalar;
+  void (*to_f16)(const float*, uint16_t*, int64_t) = f32_to_f16_scalar;
+  Dispatch() {
+#if defined(__x86_64__)
+    const runtime::CpuFeatures f = runtime::host_cpu_features();
+    if (f.level() >= runtime::CpuLevel::avx2) {
+      to_f32 = f16_to_f32_f16c;
+      to_f16 = f32_to_f16_f16c;
+    }
+#endif
+  }
+};
+
+const Dispatch& dispatch() {
+  static const Dispatch d;
+  return d;
+}
+
+}  // namespace
+
+void f16_to_f32(const uint16_t* x, float* y, int64_t n) { dispatch().to_f32(x, y, n); }
+void f32_to_f16(const float* x, uint16_t* y, int64_t n) { dispatch().to_f16(x, y, n); }
+
+}  // namespace kiln::cpu

@@ -1,0 +1,37 @@
+#pragma once
+// Small vector kernels the CPU ops are built from. Written as plain loops with
+// independent accumulators so that the compiler vectorizes them for whatever
+// ISA the build targets; the f16 conversion, which compilers cannot vectorize
+// from the portable bit manipulation, picks an F16C path at run time.
+#include <cstdint>
+
+namespace kiln::cpu {
+
+// sum a[i] * b[i] in f32 with 16 independent partial sums (vectorizes to
+// one or two SIMD accumulators; rounding differs from a serial sum only by
+// reassociation).
+inline float dot(const float* a, const float* b, int64_t n) {
+  constexpr int kLanes = 16;
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = 0;
+  for (; i < n; ++i) s += a[i] * b[i];
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  return s;
+}
+
+inline float sum_squares(const float* a, int64_t n) { return dot(a, a, n); }
+
+// y[i] = y[i] * s + a * x[i]
+inline void scale_add(float* y, float s, float a, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] * s + a * x[i];
+}
+
+// IEEE half -> f32 for n values (exact; F16C when the CPU has it).
+void f16_to_f32(const uint16_t* x, float* y, int64_t n);
+// f32 -> IEEE half, round to nearest even (F16C when the CPU has it).
+void f32_to_f16(const float* x, uint16_t* y, int64_t n);
+
+}  // namespace kiln::cpu
