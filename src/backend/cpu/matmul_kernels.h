@@ -8,6 +8,13 @@
 //   float d[K / B]        per-block scale amax / 127 (B = 32 or 256)
 //   int16 sums[K / S]     per-group sums of q (S = 32 for the legacy types,
 //                         16 for the K-quants: the "bsums" of ggml's Q8_K)
+// and, for the legacy types only, two arrays the SIMD kernels load as whole
+// vectors (at a 64-byte boundary), one 8-lane slot per 32-value block, lined
+// up with the 8 dword lanes vpdpbusd produces for that block:
+//   float lane_d[K / 32][8]     d of the block in every lane
+//   int32 lane_negsum[K / 32][8] -sum(q) of the block in lane 0, zeros after
+// so a kernel starts a block's integer accumulator at -offset * sum(q) (Q4_0's
+// -8, Q5_0's -16, Q8_0's -128 after its weights are biased to unsigned).
 // Every kernel of every ISA reads this one format, and the quantizer is the
 // same code for all of them, so the integer results agree bit for bit.
 #include <cstddef>
@@ -37,6 +44,13 @@ struct Acts {
   int16_t* sums(int64_t t) const {
     return reinterpret_cast<int16_t*>(base + size_t(t) * row_bytes + size_t(K) + 4 * size_t(K / block));
   }
+  // Legacy types only (block == 32).
+  float* lane_d(int64_t t) const { return reinterpret_cast<float*>(base + size_t(t) * row_bytes + lanes_offset()); }
+  int32_t* lane_negsum(int64_t t) const {
+    return reinterpret_cast<int32_t*>(base + size_t(t) * row_bytes + lanes_offset() + lane_bytes());
+  }
+  size_t lane_bytes() const { return (size_t(K) + 63) / 64 * 64; }  // 32 bytes per block, padded
+  size_t lanes_offset() const { return (size_t(K) + 6 * size_t(K / 32) + 63) / 64 * 64; }
 };
 
 // Bytes of one quantized activation row (64-byte multiple).

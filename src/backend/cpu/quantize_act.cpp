@@ -34,8 +34,10 @@ size_t act_row_bytes(ActFormat f, int64_t K) {
   if (f == ActFormat::none) return 0;
   const int block = f == ActFormat::q8_32 ? 32 : 256;
   const int group = f == ActFormat::q8_32 ? 32 : 16;
-  const size_t bytes = size_t(K) + 4 * size_t(K / block) + 2 * size_t(K / group);
-  return (bytes + 63) / 64 * 64;
+  size_t bytes = (size_t(K) + 4 * size_t(K / block) + 2 * size_t(K / group) + 63) / 64 * 64;
+  // lane_d and lane_negsum: 8 lanes of 4 bytes per 32-value block, K bytes each.
+  if (f == ActFormat::q8_32) bytes += 2 * ((size_t(K) + 63) / 64 * 64);
+  return bytes;
 }
 
 Acts make_acts(ActFormat f, int64_t K, void* base) {
@@ -72,6 +74,15 @@ void quantize_act_row(const float* x, const Acts& acts, int64_t t) {
       int s = 0;
       for (int i = 0; i < G; ++i) s += qb[g * G + i];
       sums[b * (B / G) + g] = static_cast<int16_t>(s);
+    }
+    if (B == 32) {
+      float* ld = acts.lane_d(t) + 8 * b;
+      int32_t* ln = acts.lane_negsum(t) + 8 * b;
+      for (int i = 0; i < 8; ++i) {
+        ld[i] = d[b];
+        ln[i] = 0;
+      }
+      ln[0] = -sums[b];
     }
   }
 }
