@@ -395,11 +395,12 @@ Value f_indent(const Value& v, CallArgs& call) {
                                    : std::string(4, ' ');
   auto lines = text::splitlines(v.as_string() + "\n");
   std::string out;
-  if (truthy(a[2])) {
-    for (size_t i = 0; i < lines.size(); ++i) out += (i ? "\n" + indention : "") + lines[i];
-  } else {
-    out = lines.empty() ? "" : lines[0];
-    for (size_t i = 1; i < lines.size(); ++i) out += "\n" + (lines[i].empty() ? "" : indention + lines[i]);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i > 0) {
+      out.push_back('\n');
+      if (truthy(a[2]) || !lines[i].empty()) out += indention;  // blank=False leaves empty lines alone
+    }
+    out += lines[i];
   }
   if (truthy(a[1])) out = indention + out;
   return Value(std::move(out));

@@ -68,6 +68,12 @@ class Interpreter {
  public:
   Interpreter(const ObjectData& context, const Clock& clock) : context_(context), globals_(make_globals(clock)) {}
 
+  // A macro holds its defining scope, which holds the macro: clear those
+  // scopes when the render ends so the cycles are freed.
+  ~Interpreter() {
+    for (const auto& scope : closures_) scope->vars.clear();
+  }
+
   std::string run(const Body& program) {
     std::string out;
     exec_body(program, std::make_shared<Scope>(), out);
@@ -78,6 +84,7 @@ class Interpreter {
   const ObjectData& context_;
   ObjectData globals_;
   int call_depth_ = 0;
+  std::vector<ScopePtr> closures_;  // scopes captured by macros
 
   Value lookup(const std::string& name, const ScopePtr& scope) const {
     for (const Scope* s = scope.get(); s; s = s->parent.get()) {
@@ -235,6 +242,7 @@ class Interpreter {
   Value make_macro(const Stmt& macro, const ScopePtr& closure) {
     bool takes_varargs = references_name(macro.body, "varargs");
     bool takes_kwargs = references_name(macro.body, "kwargs");
+    closures_.push_back(closure);
     return Value::function(macro.name, [this, &macro, closure, takes_varargs, takes_kwargs](CallArgs& call) {
       return call_macro(macro, closure, call, takes_varargs, takes_kwargs);
     });

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <optional>
 
 #include "template/template_error.h"
 #include "template/text.h"
@@ -15,6 +14,8 @@ bool is_name_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || static_cast<unsigned char>(c) >= 0x80;
 }
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
+
+constexpr size_t kNone = std::string::npos;
 
 class Lexer {
  public:
@@ -49,13 +50,13 @@ class Lexer {
       size_t after = start + 2;
       char sign = 0;
       if (after < n && (src_[after] == '-' || src_[after] == '+')) sign = src_[after++];
-      std::optional<size_t> raw_body = kind == '%' ? match_raw_begin(after) : std::nullopt;
+      size_t raw_body = kind == '%' ? match_raw_begin(after) : kNone;
       std::string text = strip_before_tag(src_.substr(pos, start - pos), sign, kind == '{');
       if (!text.empty()) push(TokenType::Text, std::move(text), pos);
       line_starting_ = false;  // the match ends with the tag opener
-      if (raw_body) {
-        line_starting_ = *raw_body > 0 && src_[*raw_body - 1] == '\n';
-        pos = lex_raw(*raw_body, start);
+      if (raw_body != kNone) {
+        line_starting_ = raw_body > 0 && src_[raw_body - 1] == '\n';
+        pos = lex_raw(raw_body, start);
       } else if (kind == '#') {
         pos = lex_comment(after, start);
       } else {
@@ -141,14 +142,14 @@ class Lexer {
     return i == tail.size() ? s.size() : pos;
   }
 
-  // `{% raw %}`: returns where the raw body starts, or nullopt.
-  std::optional<size_t> match_raw_begin(size_t pos) const {
+  // `{% raw %}`: returns where the raw body starts, or kNone.
+  size_t match_raw_begin(size_t pos) const {
     size_t p = skip_spaces(pos);
-    if (!at(p, "raw")) return std::nullopt;
+    if (!at(p, "raw")) return kNone;
     p = skip_spaces(p + 3);
     if (at(p, "-%}")) return skip_spaces(p + 3);
     if (at(p, "%}")) return p + 2;
-    return std::nullopt;
+    return kNone;
   }
 
   size_t lex_raw(size_t body, size_t tag_start) {
