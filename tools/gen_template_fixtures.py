@@ -350,6 +350,43 @@ def cross_check_with_transformers(cases):
     return len(cases)
 
 
+def cross_check_with_apply_chat_template(cases):
+    """Renders every chat case through a tokenizer's real apply_chat_template."""
+    try:
+        from tokenizers import Tokenizer, models
+        from transformers import PreTrainedTokenizerFast
+    except ImportError:
+        print("transformers/tokenizers not installed: skipping apply_chat_template")
+        return 0
+    tokenizers = {}
+    for case in cases:
+        key = (case["file"], case["bos_token"], case["eos_token"])
+        if key not in tokenizers:
+            tok = PreTrainedTokenizerFast(
+                tokenizer_object=Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>")),
+                bos_token=case["bos_token"] or None,
+                eos_token=case["eos_token"],
+            )
+            tok.chat_template = open(os.path.join(ROOT, case["file"]), encoding="utf-8").read()
+            tokenizers[key] = tok
+        kwargs = dict(case["extra"])
+        if not case["bos_token"]:
+            kwargs["bos_token"] = ""  # the template still sees the name, as in chat_cases
+        try:
+            got = tokenizers[key].apply_chat_template(
+                json.loads(json.dumps(case["messages"])),
+                tools=case["tools"],
+                add_generation_prompt=case["add_generation_prompt"],
+                tokenize=False,
+                **kwargs,
+            )
+        except Exception as exc:
+            assert "error" in case, (case["template"], case["conversation"], exc)
+            continue
+        assert got == case.get("expected"), (case["template"], case["conversation"], got)
+    return len(cases)
+
+
 # ----------------------------------------------------------------- constructs
 C = [  # (name, template, context)
     # text and whitespace control
@@ -594,6 +631,7 @@ def main():
     chats = chat_cases()
     constructs = construct_cases()
     checked = cross_check_with_transformers(chats)
+    applied = cross_check_with_apply_chat_template(chats)
     os.makedirs(FIXTURE_DIR, exist_ok=True)
     for filename, cases in (("chat_cases.json", chats), ("construct_cases.json", constructs)):
         with open(os.path.join(FIXTURE_DIR, filename), "w", encoding="utf-8") as f:
@@ -602,7 +640,8 @@ def main():
             f.write("\n")
     errors = sum("error" in c for c in chats)
     print(f"{len(chats)} chat cases ({errors} errors), {len(constructs)} construct cases; "
-          f"{checked} chat cases cross-checked with transformers")
+          f"{checked} chat cases cross-checked with transformers' render_jinja_template, "
+          f"{applied} with a tokenizer's apply_chat_template")
 
 
 if __name__ == "__main__":
