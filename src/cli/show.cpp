@@ -4,6 +4,7 @@
 // -v adds every metadata key (long arrays abbreviated) and the tensor list.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -124,18 +125,23 @@ void run_show(const ShowArgs& a) {
   if (flags > 1)
     throw Error("only one of '--license', '--modelfile', '--parameters', '--system', or '--template' can be specified");
 
+  // A stored model wins over a file of the same name in the current folder;
+  // anything else that exists is read as a GGUF file.
   store::ModelView view;
-  std::error_code ec;
   std::optional<gguf::File> file;
-  if (fs::is_regular_file(a.target, ec)) {
+  store::ModelStore models(store::ModelStore::default_root());
+  std::optional<store::ModelName> stored;
+  if (store::ModelName::is_valid(a.target)) stored = models.find(store::ModelName::parse(a.target));
+  std::error_code ec;
+  if (stored) {
+    view = store::view_stored_model(models, *stored);
+  } else if (fs::is_regular_file(a.target, ec)) {
     file = gguf::File::open(a.target);
     view = store::view_gguf_file(fs::absolute(a.target), file->get_string("tokenizer.chat_template"));
+  } else if (store::ModelName::is_valid(a.target)) {
+    throw Error("model '" + store::ModelName::parse(a.target).display() + "' not found");
   } else {
-    if (!store::ModelName::is_valid(a.target) &&
-        (a.target.find('/') != std::string::npos || a.target.ends_with(".gguf")))
-      throw Error("no such file or model: " + a.target);
-    store::ModelStore models(store::ModelStore::default_root());
-    view = store::view_stored_model(models, store::ModelName::parse(a.target));
+    throw Error("no such file or model: " + a.target);
   }
 
   if (a.modelfile) std::fputs(store::render_modelfile(view).c_str(), stdout), std::fputs("\n", stdout);

@@ -9,6 +9,7 @@
 #include "store/model_info.h"
 #include "store/parameters.h"
 #include "store/quantize.h"
+#include "template/chat_template.h"
 
 namespace kiln::store {
 namespace fs = std::filesystem;
@@ -54,8 +55,14 @@ Layer import_gguf(Builder& b, const fs::path& path) {
 }
 
 // The chat template a GGUF-based model gets when the Modelfile has none: the
-// file's own tokenizer.chat_template, else none.
-std::string default_template(const ModelInfo& info) { return info.chat_template; }
+// file's own tokenizer.chat_template, else kiln's built-in template for the
+// architecture, else none. "llama" gets no default: Llama 2, Llama 3 and
+// Mistral files all say "llama" and their templates differ.
+std::string default_template(const ModelInfo& info) {
+  if (!info.chat_template.empty()) return info.chat_template;
+  const std::string family = info.architecture == "qwen2" ? "qwen2.5" : info.architecture;
+  return tmpl::builtin_chat_template(family).value_or(std::string());
+}
 
 // Quantizes `source` (a GGUF file, or the base model's weights blob) into a
 // new blob and returns its layer; the unquantized weights are never copied

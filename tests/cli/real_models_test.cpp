@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "cli_helpers.h"
+#include "template/chat_template.h"
 
 using namespace kiln::cli_test;
 
@@ -44,7 +45,10 @@ TEST(CliRealModels, Gemma3CreateAndShow) {
   for (const char* row : {"f32     109 tensors", "q5_0    81 tensors", "q4_K    27 tensors", "q8_0    10 tensors",
                           "q6_K    9 tensors"})
     EXPECT_TRUE(contains(r.out, row)) << row << "\n" << r.out;
-  // No chat template in this file: none unless kiln has a built-in one.
+  // No chat template in this file: the model gets kiln's built-in gemma3 one.
+  const auto tmpl = d.kiln({"show", "gemma3-test", "--template"});
+  EXPECT_EQ(tmpl.out, kiln::tmpl::builtin_chat_template("gemma3").value());
+  EXPECT_TRUE(contains(tmpl.out, "<start_of_turn>")) << tmpl.out;
   const auto list = d.kiln({"list"});
   EXPECT_TRUE(std::regex_search(list.out, std::regex("gemma3-test:latest +[0-9a-f]{12} +253 MB +"))) << list.out;
   // The config blob records what Ollama's does.

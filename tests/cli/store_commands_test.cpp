@@ -5,6 +5,7 @@
 
 #include "cli_helpers.h"
 #include "store/digest.h"
+#include "template/chat_template.h"
 
 using namespace kiln::cli_test;
 
@@ -197,4 +198,27 @@ TEST(CliCpRm, RemovesSeveralAndStopsAtUnknown) {
   r = d.kiln({"rm", "a"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "Error: model 'a:latest' not found\n");
+}
+
+TEST(CliCreate, TemplateComesFromModelfileThenGgufThenBuiltin) {
+  StoreDir d("templates");
+  TinyModel gemma;
+  gemma.arch = "gemma3";
+  gemma.write(d.file("gemma.gguf"));
+  TinyModel llama;  // arch "llama" has no default: Llama 2/3 and Mistral differ
+  llama.write(d.file("llama.gguf"));
+  TinyModel own;
+  own.arch = "gemma3";
+  own.chat_template = "{{ own }}";
+  own.write(d.file("own.gguf"));
+
+  d.write_file("G", "FROM gemma.gguf\n");
+  d.write_file("L", "FROM llama.gguf\n");
+  d.write_file("O", "FROM own.gguf\n");
+  d.write_file("M", "FROM own.gguf\nTEMPLATE {{ modelfile }}\n");
+  for (const char* name : {"G", "L", "O", "M"}) ASSERT_EQ(d.kiln({"create", name, "-f", name}).exit_code, 0) << name;
+  EXPECT_EQ(d.kiln({"show", "g", "--template"}).out, kiln::tmpl::builtin_chat_template("gemma3").value());
+  EXPECT_EQ(d.kiln({"show", "l", "--template"}).out, "");
+  EXPECT_EQ(d.kiln({"show", "o", "--template"}).out, "{{ own }}");
+  EXPECT_EQ(d.kiln({"show", "m", "--template"}).out, "{{ modelfile }}");
 }
