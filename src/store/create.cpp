@@ -102,6 +102,10 @@ StoredModel create_model(ModelStore& store, const CreateRequest& req, const Crea
   } else {
     std::optional<ModelName> base_name;
     if (ModelName::is_valid(mf.from)) base_name = store.find(ModelName::parse(mf.from));
+    std::error_code ec;
+    if (!base_name && fs::exists(from_path, ec))
+      throw Error("FROM " + mf.from + " (line " + std::to_string(mf.from_line) + "): " + from_path.string() +
+                  " is not a regular file (FROM takes a GGUF file or a model name)");
     if (!base_name)
       throw Error("FROM " + mf.from + " (line " + std::to_string(mf.from_line) + "): no such file (" +
                   from_path.string() + ") and no model of that name in the store");

@@ -61,6 +61,9 @@ TEST(CliErrors, UnknownModel) {
   expect_clean_failure(d.kiln({"show", "./missing.gguf"}), "no such file or model: ./missing.gguf");
   d.write_file("Modelfile", "FROM nothing-here\n");
   expect_clean_failure(d.kiln({"create", "x"}), "FROM nothing-here (line 1): no such file");
+  d.write_file("Modelfile", "# a folder is not a model\nFROM .\n");
+  expect_clean_failure(d.kiln({"create", "x"}), "FROM . (line 2): ");
+  expect_clean_failure(d.kiln({"create", "x"}), "is not a regular file");
 }
 
 TEST(CliErrors, HostileNamesAreRejected) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <random>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -237,4 +239,26 @@ TEST(Humanize, MatchesOllamaFormatTests) {
   EXPECT_EQ(human_time_ago(17519 * 3600.0 + 20 * 60), "24 months ago");
   EXPECT_EQ(human_time_ago(17519 * 3600.0 + 30 * 60), "2 years ago");
   EXPECT_EQ(human_time_ago(26279 * 3600.0 + 40 * 60), "3 years ago");
+}
+
+TEST(Manifest, RandomMutationsNeverCrash) {
+  const std::string ollama = read_fixture("ollama_gemma_2b_manifest.json");
+  std::mt19937 rng(99);
+  int accepted = 0;
+  for (int iter = 0; iter < 2000; ++iter) {
+    std::string s = ollama;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = rng() % s.size();
+      if (rng() % 2) s[pos] = "{}[]\",:0a-/.\\"[rng() % 13];
+      else s.erase(pos, 1 + rng() % 8);
+    }
+    try {
+      const Manifest m = Manifest::parse(s, "fuzz");
+      ++accepted;
+      for (const Digest& d : m.blobs()) EXPECT_EQ(d.hex().size(), 64u);  // only valid digests get through
+    } catch (const kiln::Error&) {
+    }
+  }
+  EXPECT_LT(accepted, 2000);
 }

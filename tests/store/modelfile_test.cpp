@@ -2,6 +2,8 @@
 // that name their line.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "core/error.h"
 #include "store/modelfile.h"
 #include "store/parameters.h"
@@ -209,4 +211,34 @@ TEST(Parameters, CheckRejectsBadLayers) {
   EXPECT_THROW(kiln::store::check_params(nlohmann::json::parse(R"({"stop":"x"})")), kiln::Error);
   EXPECT_THROW(kiln::store::check_params(nlohmann::json::parse(R"({"top_k":"x"})")), kiln::Error);
   EXPECT_THROW(kiln::store::check_params(nlohmann::json::parse(R"([1])")), kiln::Error);
+}
+
+TEST(Modelfile, RandomInputNeverCrashes) {
+  // Mutations of a valid Modelfile and random bytes: parse succeeds or throws
+  // kiln::Error, nothing else.
+  const std::string seed =
+      "FROM ./m.gguf\nPARAMETER temperature 0.5\nPARAMETER stop \"<|x|>\"\nTEMPLATE \"\"\"{{ .Prompt }}\n\"\"\"\n"
+      "SYSTEM \"hi\"\nMESSAGE user \"\"\"a\nb\"\"\"\nLICENSE MIT\n# c\n";
+  const std::string alphabet = "\"#\n\r\t FROMPARAMETERmessage:_0.9-\xEF\xBB\xBF\x01";
+  std::mt19937 rng(1234);
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string s = seed;
+    const int edits = 1 + static_cast<int>(rng() % 8);
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = rng() % (s.size() + 1);
+      switch (rng() % 3) {
+        case 0: s.insert(pos, 1, alphabet[rng() % alphabet.size()]); break;
+        case 1: if (pos < s.size()) s.erase(pos, 1 + rng() % 4); break;
+        default: if (pos < s.size()) s[pos] = static_cast<char>(rng()); break;
+      }
+    }
+    if (iter % 10 == 0) {
+      s.resize(rng() % 64);
+      for (char& c : s) c = static_cast<char>(rng());
+    }
+    try {
+      Modelfile::parse(s);
+    } catch (const kiln::Error&) {
+    }
+  }
 }
