@@ -1,16 +1,17 @@
 #include "template/parser.h"
 
-#include <initializer_list>
-
-#include "template/lexer.h"
-#include "template/template_error.h"
+#include "template/expression_parser.h"
 
 namespace kiln::tmpl {
 namespace {
 
-class Parser {
+// Statements ({% ... %} tags) and the template body; expressions are
+// delegated to ExpressionParser, which shares the token cursor.
+class Parser : TokenCursor {
  public:
-  explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
+  explicit Parser(std::vector<Token> tokens) : TokenCursor(state_), exprs_(state_) {
+    state_.tokens = std::move(tokens);
+  }
 
   Body parse() {
     Body body = subparse({});
@@ -19,83 +20,12 @@ class Parser {
   }
 
  private:
-  std::vector<Token> tokens_;
-  size_t pos_ = 0;
+  TokenState state_;
+  ExpressionParser exprs_;
   std::vector<std::vector<std::string>> end_stack_;  // end tags of open blocks
   std::vector<std::string> tag_stack_;               // open block tags
   int loop_depth_ = 0;                               // for break/continue
-  int nesting_ = 0;                                  // recursion guard
 
-  // Deeply nested input must fail with a message, not overflow the stack.
-  struct NestingGuard {
-    Parser& parser;
-    explicit NestingGuard(Parser& p) : parser(p) {
-      if (++parser.nesting_ > 200) parser.fail("template nested too deeply");
-    }
-    ~NestingGuard() { --parser.nesting_; }
-  };
-
-  // ---- token stream ----
-  const Token& cur() const { return tokens_[pos_]; }
-  const Token& look() const { return tokens_[std::min(pos_ + 1, tokens_.size() - 1)]; }
-  const Token& next() {
-    const Token& t = tokens_[pos_];
-    if (pos_ + 1 < tokens_.size()) ++pos_;
-    return t;
-  }
-  bool is_op(std::string_view op) const { return cur().type == TokenType::Operator && cur().text == op; }
-  bool is_name(std::string_view name) const { return cur().type == TokenType::Name && cur().text == name; }
-  bool skip_op(std::string_view op) {
-    if (!is_op(op)) return false;
-    next();
-    return true;
-  }
-  bool skip_name(std::string_view name) {
-    if (!is_name(name)) return false;
-    next();
-    return true;
-  }
-
-  static std::string describe(const Token& t) {
-    switch (t.type) {
-      case TokenType::Text: return "template data";
-      case TokenType::VarBegin: return "begin of print statement";
-      case TokenType::VarEnd: return "end of print statement";
-      case TokenType::BlockBegin: return "begin of statement block";
-      case TokenType::BlockEnd: return "end of statement block";
-      case TokenType::Name: return "'" + t.text + "'";
-      case TokenType::String: return "string";
-      case TokenType::Integer: return "integer";
-      case TokenType::Float: return "float";
-      case TokenType::Operator: return "'" + t.text + "'";
-      default: return "end of template";
-    }
-  }
-
-  [[noreturn]] void fail(const std::string& message) const { fail_at(message, cur()); }
-  [[noreturn]] static void fail_at(const std::string& message, const Token& t) {
-    throw TemplateError(message, t.line, t.column);
-  }
-
-  void expect_op(std::string_view op) {
-    if (!skip_op(op)) fail("expected '" + std::string(op) + "', got " + describe(cur()));
-  }
-  void expect_type(TokenType type, const char* what) {
-    if (cur().type != type) fail(std::string("expected ") + what + ", got " + describe(cur()));
-    next();
-  }
-  const Token& expect_name() {
-    if (cur().type != TokenType::Name) fail("expected a name, got " + describe(cur()));
-    return next();
-  }
-
-  ExprPtr node(Expr::Kind kind, const Token& at) {
-    auto e = std::make_unique<Expr>();
-    e->kind = kind;
-    e->line = at.line;
-    e->column = at.column;
-    return e;
-  }
   StmtPtr stmt(Stmt::Kind kind, const Token& at) {
     auto s = std::make_unique<Stmt>();
     s->kind = kind;
@@ -118,7 +48,7 @@ class Parser {
       } else if (t.type == TokenType::VarBegin) {
         next();
         auto s = stmt(Stmt::Kind::Print, cur());
-        s->expr = parse_tuple(true, {}, false);
+        s->expr = exprs_.parse_tuple(true, {}, false);
         expect_type(TokenType::VarEnd, "end of print statement");
         body.push_back(std::move(s));
       } else if (t.type == TokenType::BlockBegin) {
@@ -194,7 +124,7 @@ class Parser {
       result = parse_with();
     } else if (tag == "print") {
       result = stmt(Stmt::Kind::Print, next());
-      result->expr = parse_tuple(true, {}, false);
+      result->expr = exprs_.parse_tuple(true, {}, false);
     } else if (tag == "generation") {  // transformers' assistant-mask tag: renders its body
       result = stmt(Stmt::Kind::Scope, next());
       result->body = parse_statements({"endgeneration"}, true);
@@ -213,8 +143,8 @@ class Parser {
     auto s = stmt(Stmt::Kind::For, next());
     s->target = parse_assign_target({"in"}, false);
     if (!skip_name("in")) fail("expected 'in', got " + describe(cur()));
-    s->expr = parse_tuple(false, {"recursive"}, false);
-    if (skip_name("if")) s->condition = parse_expression(true);
+    s->expr = exprs_.parse_tuple(false, {"recursive"}, false);
+    if (skip_name("if")) s->condition = exprs_.parse_expression(true);
     if (is_name("recursive")) fail("recursive for loops are not supported in chat templates");
     ++loop_depth_;
     s->body = parse_statements({"endfor", "else"}, false);
@@ -226,7 +156,7 @@ class Parser {
   StmtPtr parse_if() {
     auto s = stmt(Stmt::Kind::If, next());
     while (true) {
-      ExprPtr condition = parse_tuple(false, {}, false);
+      ExprPtr condition = exprs_.parse_tuple(false, {}, false);
       Body body = parse_statements({"elif", "else", "endif"}, false);
       s->branches.emplace_back(std::move(condition), std::move(body));
       const Token& t = next();
@@ -243,12 +173,12 @@ class Parser {
     if (skip_op("=")) {
       auto s = stmt(Stmt::Kind::Set, at);
       s->target = std::move(target);
-      s->expr = parse_tuple(true, {}, false);
+      s->expr = exprs_.parse_tuple(true, {}, false);
       return s;
     }
     auto s = stmt(Stmt::Kind::SetBlock, at);
     s->target = std::move(target);
-    if (is_op("|")) s->filters = parse_filter_chain(false);
+    if (is_op("|")) s->filters = exprs_.parse_filter_chain(false);
     s->body = parse_statements({"endset"}, true);
     return s;
   }
@@ -259,7 +189,7 @@ class Parser {
       if (!s.params.empty()) expect_op(",");
       s.params.push_back(expect_name().text);
       if (skip_op("="))
-        s.defaults.push_back(parse_expression(true));
+        s.defaults.push_back(exprs_.parse_expression(true));
       else if (!s.defaults.empty())
         fail("non-default argument follows default argument");
     }
@@ -281,7 +211,7 @@ class Parser {
     auto s = stmt(Stmt::Kind::CallBlock, next());
     s->name = "caller";  // the body becomes a macro passed as `caller`
     if (is_op("(")) parse_signature(*s);
-    s->expr = parse_expression(true);
+    s->expr = exprs_.parse_expression(true);
     if (s->expr->kind != Expr::Kind::Call) fail("expected call");
     s->body = parse_statements({"endcall"}, true);
     return s;
@@ -289,7 +219,7 @@ class Parser {
 
   StmtPtr parse_filter_block() {
     auto s = stmt(Stmt::Kind::FilterBlock, next());
-    s->filters = parse_filter_chain(true);
+    s->filters = exprs_.parse_filter_chain(true);
     s->body = parse_statements({"endfilter"}, true);
     return s;
   }
@@ -300,7 +230,7 @@ class Parser {
       if (!s->assignments.empty()) expect_op(",");
       Target target = parse_assign_target({}, false);
       expect_op("=");
-      s->assignments.emplace_back(std::move(target), parse_expression(true));
+      s->assignments.emplace_back(std::move(target), exprs_.parse_expression(true));
     }
     s->body = parse_statements({"endwith"}, true);
     return s;
@@ -334,407 +264,10 @@ class Parser {
     tuple.kind = Target::Kind::Tuple;
     tuple.items.push_back(std::move(first));
     while (skip_op(",")) {
-      if (is_tuple_end(extra_end)) break;
+      if (exprs_.is_tuple_end(extra_end)) break;
       tuple.items.push_back(parse_assign_single(with_namespace));
     }
     return tuple;
-  }
-
-  // ---- expressions ----
-  bool is_tuple_end(const std::vector<std::string>& extra_end) const {
-    const Token& t = cur();
-    if (t.type == TokenType::VarEnd || t.type == TokenType::BlockEnd || t.type == TokenType::End) return true;
-    if (t.type == TokenType::Operator && t.text == ")") return true;
-    if (t.type == TokenType::Name)
-      for (const auto& name : extra_end)
-        if (t.text == name) return true;
-    return false;
-  }
-
-  ExprPtr parse_tuple(bool with_condexpr, const std::vector<std::string>& extra_end, bool explicit_parens) {
-    const Token& at = cur();
-    std::vector<ExprPtr> items;
-    bool is_tuple = false;
-    while (true) {
-      if (!items.empty()) expect_op(",");
-      if (is_tuple_end(extra_end)) break;
-      items.push_back(parse_expression(with_condexpr));
-      if (is_op(","))
-        is_tuple = true;
-      else
-        break;
-    }
-    if (!is_tuple) {
-      if (!items.empty()) return std::move(items[0]);
-      if (!explicit_parens) fail("Expected an expression, got " + describe(cur()));
-    }
-    auto e = node(Expr::Kind::Tuple, at);
-    e->items = std::move(items);
-    return e;
-  }
-
-  ExprPtr parse_expression(bool with_condexpr) {
-    NestingGuard guard(*this);
-    return with_condexpr ? parse_condexpr() : parse_or();
-  }
-
-  ExprPtr parse_condexpr() {
-    ExprPtr expr = parse_or();
-    while (is_name("if")) {
-      auto e = node(Expr::Kind::Cond, next());
-      e->a = parse_or();
-      e->b = std::move(expr);
-      if (skip_name("else")) e->c = parse_condexpr();
-      expr = std::move(e);
-    }
-    return expr;
-  }
-
-  ExprPtr parse_binary_chain(Expr::Kind kind, const char* keyword, ExprPtr (Parser::*operand)()) {
-    ExprPtr left = (this->*operand)();
-    while (is_name(keyword)) {
-      auto e = node(kind, next());
-      e->a = std::move(left);
-      e->b = (this->*operand)();
-      left = std::move(e);
-    }
-    return left;
-  }
-  ExprPtr parse_or() { return parse_binary_chain(Expr::Kind::Or, "or", &Parser::parse_and); }
-  ExprPtr parse_and() { return parse_binary_chain(Expr::Kind::And, "and", &Parser::parse_not); }
-
-  ExprPtr parse_not() {
-    NestingGuard guard(*this);
-    if (is_name("not")) {
-      auto e = node(Expr::Kind::Not, next());
-      e->a = parse_not();
-      return e;
-    }
-    return parse_compare();
-  }
-
-  ExprPtr parse_compare() {
-    const Token& at = cur();
-    ExprPtr first = parse_math1();
-    std::vector<std::string> ops;
-    std::vector<ExprPtr> operands;
-    while (true) {
-      const Token& t = cur();
-      std::string op;
-      if (t.type == TokenType::Operator &&
-          (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == ">" || t.text == "<=" || t.text == ">=")) {
-        op = t.text;
-        next();
-      } else if (is_name("in")) {
-        op = "in";
-        next();
-      } else if (is_name("not") && look().type == TokenType::Name && look().text == "in") {
-        op = "not in";
-        next();
-        next();
-      } else {
-        break;
-      }
-      ops.push_back(op);
-      operands.push_back(parse_math1());
-    }
-    if (ops.empty()) return first;
-    auto e = node(Expr::Kind::Compare, at);
-    e->items.push_back(std::move(first));
-    for (auto& operand : operands) e->items.push_back(std::move(operand));
-    e->ops = std::move(ops);
-    return e;
-  }
-
-  ExprPtr parse_binary(std::initializer_list<const char*> operators, ExprPtr (Parser::*operand)()) {
-    ExprPtr left = (this->*operand)();
-    while (true) {
-      bool matched = false;
-      for (const char* op : operators) {
-        if (is_op(op)) {
-          auto e = node(Expr::Kind::Binary, next());
-          e->name = op;
-          e->a = std::move(left);
-          e->b = (this->*operand)();
-          left = std::move(e);
-          matched = true;
-          break;
-        }
-      }
-      if (!matched) return left;
-    }
-  }
-  ExprPtr parse_math1() { return parse_binary({"+", "-"}, &Parser::parse_concat); }
-  ExprPtr parse_math2() { return parse_binary({"*", "/", "//", "%"}, &Parser::parse_pow); }
-  ExprPtr parse_pow() { return parse_binary({"**"}, &Parser::parse_unary_filtered); }
-
-  ExprPtr parse_concat() {
-    const Token& at = cur();
-    ExprPtr first = parse_math2();
-    if (!is_op("~")) return first;
-    auto e = node(Expr::Kind::Concat, at);
-    e->items.push_back(std::move(first));
-    while (skip_op("~")) e->items.push_back(parse_math2());
-    return e;
-  }
-
-  ExprPtr parse_unary_filtered() { return parse_unary(true); }
-
-  ExprPtr parse_unary(bool with_filter) {
-    NestingGuard guard(*this);
-    ExprPtr e;
-    if (is_op("-") || is_op("+")) {
-      Expr::Kind kind = is_op("-") ? Expr::Kind::Neg : Expr::Kind::Pos;
-      e = node(kind, next());
-      e->a = parse_unary(false);
-    } else {
-      e = parse_primary();
-    }
-    e = parse_postfix(std::move(e));
-    if (with_filter) e = parse_filter_expr(std::move(e));
-    return e;
-  }
-
-  ExprPtr parse_primary() {
-    const Token& t = cur();
-    switch (t.type) {
-      case TokenType::Name: {
-        next();
-        auto e = node(Expr::Kind::Literal, t);
-        if (t.text == "true" || t.text == "True") {
-          e->literal = Value(true);
-        } else if (t.text == "false" || t.text == "False") {
-          e->literal = Value(false);
-        } else if (t.text == "none" || t.text == "None") {
-          e->literal = Value(nullptr);
-        } else {
-          e->kind = Expr::Kind::Name;
-          e->name = t.text;
-        }
-        return e;
-      }
-      case TokenType::String: {
-        auto e = node(Expr::Kind::Literal, t);
-        std::string s;
-        while (cur().type == TokenType::String) s += next().text;  // adjacent literals concatenate
-        e->literal = Value(std::move(s));
-        return e;
-      }
-      case TokenType::Integer:
-      case TokenType::Float: {
-        auto e = node(Expr::Kind::Literal, t);
-        e->literal = t.type == TokenType::Integer ? Value(t.integer) : Value(t.number);
-        next();
-        return e;
-      }
-      case TokenType::Operator:
-        if (t.text == "(") {
-          next();
-          ExprPtr e = parse_tuple(true, {}, true);
-          expect_op(")");
-          return e;
-        }
-        if (t.text == "[") return parse_list();
-        if (t.text == "{") return parse_dict();
-        break;
-      default:
-        break;
-    }
-    fail("unexpected " + describe(t));
-  }
-
-  ExprPtr parse_list() {
-    auto e = node(Expr::Kind::List, next());
-    while (!is_op("]")) {
-      if (!e->items.empty()) expect_op(",");
-      if (is_op("]")) break;
-      e->items.push_back(parse_expression(true));
-    }
-    expect_op("]");
-    return e;
-  }
-
-  ExprPtr parse_dict() {
-    auto e = node(Expr::Kind::Dict, next());
-    while (!is_op("}")) {
-      if (!e->items.empty()) expect_op(",");
-      if (is_op("}")) break;
-      e->items.push_back(parse_expression(true));
-      expect_op(":");
-      e->items.push_back(parse_expression(true));
-    }
-    expect_op("}");
-    return e;
-  }
-
-  ExprPtr parse_postfix(ExprPtr e) {
-    while (true) {
-      if (is_op(".") || is_op("["))
-        e = parse_subscript(std::move(e));
-      else if (is_op("("))
-        e = parse_call(std::move(e));
-      else
-        return e;
-    }
-  }
-
-  ExprPtr parse_filter_expr(ExprPtr e) {
-    while (true) {
-      if (is_op("|")) {
-        e = parse_filter(std::move(e));
-      } else if (is_name("is")) {
-        e = parse_test(std::move(e));
-      } else if (is_op("(")) {
-        e = parse_call(std::move(e));
-      } else {
-        return e;
-      }
-    }
-  }
-
-  ExprPtr parse_subscript(ExprPtr target) {
-    const Token& at = next();
-    if (at.text == ".") {
-      const Token& t = cur();
-      if (t.type == TokenType::Name) {
-        auto e = node(Expr::Kind::Attr, at);
-        e->a = std::move(target);
-        e->name = next().text;
-        return e;
-      }
-      if (t.type != TokenType::Integer) fail("expected name or number");
-      auto e = node(Expr::Kind::Item, at);
-      e->a = std::move(target);
-      e->b = node(Expr::Kind::Literal, t);
-      e->b->literal = Value(t.integer);
-      next();
-      return e;
-    }
-    // '[': an index, a slice, or (rarely) a tuple index.
-    std::vector<ExprPtr> args;
-    ExprPtr slice;
-    while (!is_op("]")) {
-      if (!args.empty() || slice) expect_op(",");
-      ExprPtr arg = parse_subscribed(at);
-      if (arg->kind == Expr::Kind::Slice)
-        slice = std::move(arg);
-      else
-        args.push_back(std::move(arg));
-    }
-    expect_op("]");
-    if (slice) {
-      if (!args.empty()) fail("a slice cannot be combined with other subscripts");
-      slice->a = std::move(target);
-      return slice;
-    }
-    if (args.empty()) fail_at("expected subscript expression", at);
-    auto e = node(Expr::Kind::Item, at);
-    e->a = std::move(target);
-    if (args.size() == 1) {
-      e->b = std::move(args[0]);
-    } else {
-      e->b = node(Expr::Kind::Tuple, at);
-      e->b->items = std::move(args);
-    }
-    return e;
-  }
-
-  ExprPtr parse_subscribed(const Token& at) {
-    ExprPtr start;
-    if (!is_op(":")) {
-      start = parse_expression(true);
-      if (!is_op(":")) return start;
-    }
-    next();  // ':'
-    auto slice = node(Expr::Kind::Slice, at);
-    ExprPtr stop, step;
-    if (!is_op(":") && !is_op("]") && !is_op(",")) stop = parse_expression(true);
-    if (skip_op(":"))
-      if (!is_op("]") && !is_op(",")) step = parse_expression(true);
-    slice->items.push_back(std::move(start));
-    slice->items.push_back(std::move(stop));
-    slice->items.push_back(std::move(step));
-    return slice;
-  }
-
-  void parse_call_args(Expr& e) {
-    expect_op("(");
-    bool require_comma = false;
-    while (!is_op(")")) {
-      if (require_comma) {
-        expect_op(",");
-        if (is_op(")")) break;
-      }
-      if (is_op("*") || is_op("**")) fail("*args and **kwargs in calls are not supported in chat templates");
-      if (cur().type == TokenType::Name && look().type == TokenType::Operator && look().text == "=") {
-        std::string key = next().text;
-        next();
-        e.kwargs.emplace_back(std::move(key), parse_expression(true));
-      } else {
-        if (!e.kwargs.empty()) fail("invalid syntax for function call expression");
-        e.items.push_back(parse_expression(true));
-      }
-      require_comma = true;
-    }
-    expect_op(")");
-  }
-
-  ExprPtr parse_call(ExprPtr callee) {
-    auto e = node(Expr::Kind::Call, cur());
-    e->a = std::move(callee);
-    parse_call_args(*e);
-    return e;
-  }
-
-  std::string parse_dotted_name() {
-    std::string name = expect_name().text;
-    while (skip_op(".")) name += "." + expect_name().text;
-    return name;
-  }
-
-  ExprPtr parse_filter(ExprPtr input) {
-    next();  // '|'
-    auto e = node(Expr::Kind::Filter, cur());
-    e->name = parse_dotted_name();
-    if (is_op("(")) parse_call_args(*e);
-    e->a = std::move(input);
-    return e;
-  }
-
-  // `| f | g` chain with no input (for {% filter %} and {% set x | f %}).
-  std::vector<ExprPtr> parse_filter_chain(bool start_inline) {
-    std::vector<ExprPtr> chain;
-    while (is_op("|") || start_inline) {
-      if (!start_inline) next();
-      start_inline = false;
-      auto e = node(Expr::Kind::Filter, cur());
-      e->name = parse_dotted_name();
-      if (is_op("(")) parse_call_args(*e);
-      chain.push_back(std::move(e));
-    }
-    return chain;
-  }
-
-  ExprPtr parse_test(ExprPtr subject) {
-    const Token& at = next();  // 'is'
-    bool negated = skip_name("not");
-    auto e = node(Expr::Kind::Test, at);
-    e->name = parse_dotted_name();
-    e->a = std::move(subject);
-    const Token& t = cur();
-    bool starts_argument = t.type == TokenType::Name || t.type == TokenType::String ||
-                           t.type == TokenType::Integer || t.type == TokenType::Float ||
-                           (t.type == TokenType::Operator && (t.text == "(" || t.text == "[" || t.text == "{"));
-    if (is_op("(")) {
-      parse_call_args(*e);
-    } else if (starts_argument && !is_name("else") && !is_name("or") && !is_name("and")) {
-      if (is_name("is")) fail("You cannot chain multiple tests with is");
-      e->items.push_back(parse_postfix(parse_primary()));
-    }
-    if (!negated) return e;
-    auto n = node(Expr::Kind::Not, at);
-    n->a = std::move(e);
-    return n;
   }
 };
 
