@@ -2,6 +2,8 @@
 // GGUF with a real model's shapes, for benchmarks and load tests.
 // kiln synth --list: the presets, their parameter counts and file sizes.
 #include <chrono>
+#include <filesystem>
+#include <memory>
 #include <cstdio>
 #include <string>
 
