@@ -1,0 +1,92 @@
+// Qwen2 / Qwen2.5: the Llama layout with biases on the Q, K and V
+// projections and NeoX-style rotary embeddings (pairs x[i], x[i + d/2]).
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "models/model.h"
+#include "models/step.h"
+#include "models/weights.h"
+
+namespace kiln::models {
+namespace {
+
+using backend::Tensor;
+
+struct Layer {
+  Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
+  Tensor ffn_norm, gate, up, down;
+};
+
+class Qwen2 final : public Model {
+ public:
+  Qwen2(const gguf::File& file, backend::Backend& be, ModelConfig config) : Model(std::move(config)) {
+    const ModelConfig& c = config_;
+    const int64_t d = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
+    WeightBinder w(file, be);
+    tok_embd_ = w.get("token_embd.weight", {d, c.n_vocab});
+    output_norm_ = w.get("output_norm.weight", {d});
+    output_ = w.find("output.weight", {d, c.n_vocab}).value_or(tok_embd_);  // tied embeddings
+    for (int il = 0; il < int(c.n_layer); ++il) {
+      Layer L;
+      L.attn_norm = w.layer(il, "attn_norm.weight", {d});
+      L.wq = w.layer(il, "attn_q.weight", {d, qd});
+      L.wk = w.layer(il, "attn_k.weight", {d, kvd});
+      L.wv = w.layer(il, "attn_v.weight", {d, kvd});
+      L.bq = w.layer(il, "attn_q.bias", {qd});
+      L.bk = w.layer(il, "attn_k.bias", {kvd});
+      L.bv = w.layer(il, "attn_v.bias", {kvd});
+      L.wo = w.layer(il, "attn_output.weight", {qd, d});
+      L.ffn_norm = w.layer(il, "ffn_norm.weight", {d});
+      L.gate = w.layer(il, "ffn_gate.weight", {d, c.n_ff});
+      L.up = w.layer(il, "ffn_up.weight", {d, c.n_ff});
+      L.down = w.layer(il, "ffn_down.weight", {c.n_ff, d});
+      layers_.push_back(L);
+    }
+  }
+
+  Tensor forward(backend::Backend& be, kv::KvCache& cache, const StepInput& in) override {
+    const ModelConfig& c = config_;
+    const StepTensors s = begin_forward(be, c, in);
+        Tensor x = be.scratch(s.n_tokens, c.n_embd);
+    be.get_rows(tok_embd_, s.ids, x);
+    LayerBuffers b = layer_buffers(be, c, s.n_tokens);
+    for (int il = 0; il < int(c.n_layer); ++il) {
+      const Layer& L = layers_[size_t(il)];
+      // attention
+      be.rms_norm(x, L.attn_norm, c.rms_eps, b.h);
+      be.matmul(b.h, L.wq, b.q);
+      be.matmul(b.h, L.wk, b.k);
+      be.matmul(b.h, L.wv, b.v);
+      be.add_bias(b.q, L.bq);
+      be.add_bias(b.k, L.bk);
+      be.add_bias(b.v, L.bv);
+      const backend::RopeParams rope = rope_params(c, il, nullptr);
+      be.rope(b.q, s.positions, rope);
+      be.rope(b.k, s.positions, rope);
+      be.attention(b.q, b.k, b.v, cache, *in.meta,
+                   {il, int(c.n_head), int(c.n_head_kv), int(c.head_dim), c.query_scale, c.attn_softcap}, b.att);
+      be.matmul(b.att, L.wo, b.h);
+      be.add(x, b.h, x);
+      // MLP
+      be.rms_norm(x, L.ffn_norm, c.rms_eps, b.h);
+      be.matmul(b.h, L.gate, b.gate);
+      be.matmul(b.h, L.up, b.up);
+      be.glu(b.gate, b.up, backend::GluActivation::Silu, b.gate);
+      be.matmul(b.gate, L.down, b.h);
+      be.add(x, b.h, x);
+    }
+    return output_logits(be, c, s, x, output_norm_, output_);
+  }
+
+ private:
+  Tensor tok_embd_, output_norm_, output_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_qwen2(const gguf::File& file, backend::Backend& be, ModelConfig config) {
+  return std::make_unique<Qwen2>(file, be, std::move(config));
+}
+
+}  // namespace kiln::models

@@ -1,0 +1,142 @@
+// kiln's logits against llama.cpp's on the real test models (fixtures made by
+// tools/gen_reference_logits.py from llama-cpp-python on the same GGUF files):
+// teacher-forced over the fixture text, mean KL(llama.cpp || kiln) over
+// llama.cpp's top-k support <= 0.005 and top-1 agreement >= 99%; and greedy
+// continuations of short prompts equal llama.cpp's up to the first near-tie.
+//
+// The thresholds are the (top-1 >= 99%, KL <= 0.005) unless llama.cpp
+// itself misses them: the same llama.cpp build with flash attention on instead
+// of off (tests/models/llamacpp_self_agreement.py STEM 1024 1) agrees with these
+// fixtures on only 96.2% (gemma3) / 98.3% (qwen2) of positions, with mean KL
+// 0.00601 / 0.00098, because both texts have many near-ties (3% of positions
+// within 0.05 nats). So top-1 is asserted on decisive positions (llama.cpp's
+// top-2 gap >= 0.1 nats), where llama.cpp agrees with itself on 98.65% (gemma3)
+// / 99.52% (qwen2); kiln must do as well as that, minus one point, or reach
+// 99%, and keep KL within 10% of llama.cpp's own or under 0.005.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "harness.h"
+
+namespace kiln::models::test {
+namespace {
+
+constexpr double kDecisive = 0.1;  // nats
+
+struct Fixture {
+  nlohmann::json j;
+  std::filesystem::path model;
+};
+
+// Loads the fixture of a model, or explains why the test cannot run.
+std::optional<Fixture> load(const std::string& stem, std::string& why) {
+  const std::filesystem::path fx = std::filesystem::path(KILN_FIXTURES) / "reference" / (stem + ".llamacpp.json");
+  const std::filesystem::path model = model_dir() / (stem + ".gguf");
+  if (!std::filesystem::exists(model)) {
+    why = "model " + model.string() + " is absent";
+    return std::nullopt;
+  }
+  if (!std::filesystem::exists(fx)) {
+    why = "fixture " + fx.string() + " is absent";
+    return std::nullopt;
+  }
+  std::ifstream in(fx);
+  Fixture f{nlohmann::json::parse(in), model};
+  return f;
+}
+
+// log-softmax of one row, in double.
+std::vector<double> log_softmax(std::span<const float> l) {
+  double mx = -INFINITY;
+  for (float v : l) mx = std::max(mx, double(v));
+  double s = 0;
+  for (float v : l) s += std::exp(double(v) - mx);
+  const double lse = mx + std::log(s);
+  std::vector<double> out(l.size());
+  for (size_t i = 0; i < l.size(); ++i) out[i] = double(l[i]) - lse;
+  return out;
+}
+
+// llama.cpp against itself (flash attention on vs the fixture's off), from
+// tests/models/llamacpp_self_agreement.py.
+struct SelfAgreement {
+  double decisive_top1;
+  double kl;
+};
+
+void teacher_forced(const std::string& stem, SelfAgreement llama) {
+  std::string why;
+  std::optional<Fixture> f = load(stem, why);
+  if (!f) GTEST_SKIP() << why;
+  const nlohmann::json& j = f->j;
+  const std::vector<int32_t> tokens = j["tokens"].get<std::vector<int32_t>>();
+  Harness h(f->model, 1024, 64);
+  ASSERT_EQ(h.vocab(), j["model"]["n_vocab"].get<int64_t>());
+  const kv::SeqId seq = h.cache->create_sequence();
+  const nlohmann::json& positions = j["positions"];
+  ASSERT_EQ(positions.size(), tokens.size());
+  int64_t agree = 0, decisive = 0, decisive_agree = 0;
+  double kl_sum = 0, kl_max = 0;
+  int64_t worst = -1;
+  std::vector<double> bin_kl((tokens.size() + 127) / 128);  // where disagreement sits (e.g. past the window)
+  h.evaluate(seq, tokens, 64, [&](int64_t p, std::span<const float> logits) {
+    const std::vector<double> lq = log_softmax(logits);
+    const nlohmann::json& pos = positions[size_t(p)];
+    const std::vector<int32_t> ids = pos["ids"].get<std::vector<int32_t>>();
+    const std::vector<double> lp = pos["lp"].get<std::vector<double>>();
+    const bool same = Harness::argmax(logits) == ids[0];
+    agree += same;
+    if (lp[0] - lp[1] >= kDecisive) decisive++, decisive_agree += same;
+    double kl = 0;
+    for (size_t i = 0; i < ids.size(); ++i) kl += std::exp(lp[i]) * (lp[i] - lq[size_t(ids[i])]);
+    kl_sum += kl;
+    bin_kl[size_t(p) / 128] += kl / 128;
+    if (kl > kl_max) kl_max = kl, worst = p;
+  });
+  const double n = double(tokens.size());
+  const double top1 = double(agree) / n, kl_mean = kl_sum / n;
+  const double top1_decisive = double(decisive_agree) / double(decisive);
+  std::printf("%s: %zu positions, top-1 agreement %.4f (%.4f on %lld decisive), mean KL %.6f, max KL %.5f at %lld\n",
+              stem.c_str(), tokens.size(), top1, top1_decisive, (long long)decisive, kl_mean, kl_max, (long long)worst);
+  for (size_t b = 0; b < bin_kl.size(); ++b) std::printf("  positions %4zu..: mean KL %.6f\n", b * 128, bin_kl[b]);
+  EXPECT_GE(tokens.size(), 512u);
+  EXPECT_GE(top1_decisive, std::min(0.99, llama.decisive_top1 - 0.01));
+  EXPECT_LE(kl_mean, std::max(0.005, 1.1 * llama.kl));
+}
+
+void greedy(const std::string& stem) {
+  std::string why;
+  std::optional<Fixture> f = load(stem, why);
+  if (!f) GTEST_SKIP() << why;
+  Harness h(f->model, 256, 64);
+  for (const nlohmann::json& g : f->j["greedy"]) {
+    const std::vector<int32_t> prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> want = g["tokens"].get<std::vector<int32_t>>();
+    const std::vector<double> margin = g["margin"].get<std::vector<double>>();
+    const kv::SeqId seq = h.cache->create_sequence();
+    const std::pair<kv::SeqId, std::vector<int32_t>> first{seq, prompt};
+    std::span<const float> logits = h.step(std::span(&first, 1), false);
+    // Compare up to llama.cpp's first near-tie (a choice it made by less
+    // than kDecisive can flip with any rounding difference; after it the
+    // texts may diverge legitimately).
+    for (size_t i = 0; i < want.size() && margin[i] >= kDecisive; ++i) {
+      const int32_t got = Harness::argmax(logits);
+      ASSERT_EQ(got, want[i]) << "greedy step " << i << " of \"" << g["prompt"].get<std::string>() << "\"";
+      if (i + 1 == want.size()) break;
+      const std::pair<kv::SeqId, std::vector<int32_t>> next{seq, {got}};
+      logits = h.step(std::span(&next, 1), false);
+    }
+    h.cache->free_sequence(seq);
+  }
+}
+
+TEST(Reference, GemmaTeacherForced) { teacher_forced("gemma-3-270m-q4_k_m", {0.9865, 0.00601}); }
+TEST(Reference, QwenTeacherForced) { teacher_forced("qwen-0.5b", {0.9952, 0.00098}); }
+TEST(Reference, GemmaGreedy) { greedy("gemma-3-270m-q4_k_m"); }
+TEST(Reference, QwenGreedy) { greedy("qwen-0.5b"); }
+
+}  // namespace
+}  // namespace kiln::models::test
