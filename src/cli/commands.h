@@ -14,5 +14,7 @@ void add_cp(CLI::App& app);
 void add_rm(CLI::App& app);
 void add_synth(CLI::App& app);
 void add_tokenize(CLI::App& app);
+void add_pull(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace kiln::cli

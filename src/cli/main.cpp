@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_rm(app);
   kiln::cli::add_synth(app);
   kiln::cli::add_tokenize(app);
+  kiln::cli::add_pull(app);
+  kiln::cli::add_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

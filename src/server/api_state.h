@@ -1,0 +1,28 @@
+#pragma once
+// What the API handlers share: the model store, the lock that orders store
+// writes, and the version the server reports.
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "store/model_store.h"
+
+namespace kiln::server {
+
+struct ApiState {
+  explicit ApiState(std::filesystem::path models_root, std::string version_text)
+      : store(std::move(models_root)), version(std::move(version_text)) {}
+
+  store::ModelStore store;
+  // Store writes (create, copy, delete, blob adoption) run one at a time, so
+  // a delete can never drop a blob that a concurrent create has just decided
+  // to reuse. Readers take no lock: manifests and blobs are replaced by
+  // rename, so a reader sees the old or the new file, never half of one.
+  std::mutex write_mutex;
+  std::string version;
+  // Error lines for failures that are not the client's (null: silent).
+  std::function<void(const std::string&)> log;
+};
+
+}  // namespace kiln::server
