@@ -58,6 +58,7 @@ void HttpServer::install() {
   // The router enforces the limits itself (blob uploads are unbounded and
   // streamed to disk), so httplib's own limit stays off.
   s.set_payload_max_length(std::numeric_limits<size_t>::max());
+  s.set_tcp_nodelay(true);  // small JSON answers and stream chunks go out at once
   s.set_keep_alive_timeout(5);
   s.set_read_timeout(30);
   s.set_write_timeout(30);

@@ -1,5 +1,6 @@
 #include "server/model_json.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -95,8 +96,11 @@ nlohmann::json model_info_json(const gguf::File& file, bool verbose) {
 
 nlohmann::json tensors_json(const gguf::File& file) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& t : file.tensors())
-    out.push_back({{"name", t.name}, {"type", std::string(type_name(t.type))}, {"shape", t.shape}});
+  for (const auto& t : file.tensors()) {
+    std::string type(type_name(t.type));  // ggml's names, upper case as Ollama prints them ("Q4_K")
+    for (char& ch : type) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    out.push_back({{"name", t.name}, {"type", type}, {"shape", t.shape}});
+  }
   return out;
 }
 
