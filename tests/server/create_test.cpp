@@ -107,3 +107,17 @@ TEST(Create, BadRequestsAre4xx) {
   }
   EXPECT_EQ(body_json(c->Get("/api/tags")), json({{"models", json::array()}}));
 }
+
+TEST(Create, QuantizesAnF32Model) {
+  TestServer s("create-quant");
+  auto r = s.create("tiny-q8", TinyGguf(), {{"quantize", "q8_0"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json tags = body_json(s.client()->Get("/api/tags"));
+  ASSERT_EQ(tags["models"].size(), 1u);
+  EXPECT_EQ(tags["models"][0]["details"]["quantization_level"], "Q8_0");
+  const json show = body_json(s.client()->Post("/api/show", R"({"model": "tiny-q8", "verbose": true})", "application/json"));
+  bool any_q8 = false;
+  for (const auto& t : show["tensors"]) any_q8 |= t["type"] == "Q8_0";
+  EXPECT_TRUE(any_q8) << show["tensors"].dump();
+}
