@@ -7,7 +7,6 @@
 #include "gguf/gguf.h"
 #include "store/model_config.h"
 #include "store/model_info.h"
-#include "store/parameters.h"
 #include "store/quantize.h"
 #include "template/chat_template.h"
 
@@ -148,10 +147,9 @@ StoredModel create_model(ModelStore& store, const CreateRequest& req, const Crea
     nlohmann::json merged = mf.parameters;
     for (const auto& [k, v] : params.items())
       if (!merged.contains(k)) merged[k] = v;
-    if (!merged.empty()) {
-      check_params(merged);
-      b.replace_text_layer(media::kParams, merged.dump());
-    }
+    // Inherited values are kept as they are: a model pulled from Ollama may
+    // carry parameters a newer Ollama knows and kiln does not.
+    if (!merged.empty()) b.replace_text_layer(media::kParams, merged.dump());
   }
   if (!mf.messages.empty()) {
     nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
