@@ -18,6 +18,14 @@ What is timed, as llama-bench does it:
     the best rep (the machine is shared: the best is the least disturbed).
 Context: n_ctx 512, n_batch = n_ubatch = 512, f16 KV cache, mmap'd weights, weights
 repacked by llama.cpp's CPU "extra buffer types" as it does by default.
+
+The machine is shared (other builds and tests): with more runnable threads than cores,
+llama.cpp's spinning barriers lose whole scheduler time slices and the numbers collapse
+(tg64 fell from tens of t/s to under 1 t/s at a load of ~15). So:
+  * --wait-idle S: before each timed rep, wait (up to S seconds) until /proc/loadavg
+    shows at most --max-running runnable tasks for 3 samples in a row;
+  * every rep records the CPU share it got: process CPU seconds / (wall seconds x
+    threads). Near 1.0 means the cores were ours; the table flags reps below 0.9.
 """
 import argparse
 import ctypes
@@ -57,6 +65,29 @@ def decode_timed(runner, tokens, pos0):
     return dt
 
 
+def running_tasks():
+    # /proc/loadavg's 4th field is "runnable/total" right now (this process included).
+    return int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+
+
+def wait_idle(timeout, max_running):
+    deadline, quiet = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        quiet = quiet + 1 if running_tasks() <= max_running else 0
+        if quiet >= 3:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def timed_rep(fn, runner, rng, n, threads):
+    """One repetition: tokens/s and the share of `threads` cores the process got."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    tps = fn(runner, rng, n)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return tps, cpu / (wall * threads)
+
+
 def run_pp(runner, rng, n):
     clear(runner)
     bos = llama_cpp.llama_vocab_bos(runner.vocab)
@@ -81,21 +112,27 @@ def describe(runner):
             "params": int(llama_cpp.llama_model_n_params(runner.model))}
 
 
-def summary(values):
+def summary(reps):
+    values = [tps for tps, _ in reps]
     return {"mean": statistics.mean(values), "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "best": max(values), "reps": values}
+            "best": max(values), "reps": values, "cpu_share": [round(share, 3) for _, share in reps]}
 
 
-def bench(path, threads, reps, fa, n_pp, n_tg):
+def bench(path, threads, reps, fa, n_pp, n_tg, idle_wait, max_running):
     runner = LlamaRunner(path, n_ctx=512, n_batch=512, n_threads=threads, flash_attn=fa)
     try:
         rng = np.random.default_rng(1234)
         run_pp(runner, rng, n_pp)  # warm-up: page in the weights, size the buffers
         run_tg(runner, rng, min(n_tg, 8))
-        pp = [run_pp(runner, rng, n_pp) for _ in range(reps)]
-        tg = [run_tg(runner, rng, n_tg) for _ in range(reps)]
-        return {"model": Path(path).name, **describe(runner), "threads": threads, "flash_attn": fa,
-                f"pp{n_pp}": summary(pp), f"tg{n_tg}": summary(tg)}
+        result = {"model": Path(path).name, **describe(runner), "threads": threads, "flash_attn": fa}
+        for name, fn, n in ((f"pp{n_pp}", run_pp, n_pp), (f"tg{n_tg}", run_tg, n_tg)):
+            done = []
+            for _ in range(reps):
+                if idle_wait > 0:
+                    wait_idle(idle_wait, max_running)
+                done.append(timed_rep(fn, runner, rng, n, threads))
+            result[name] = summary(done)
+        return result
     finally:
         runner.close()
 
@@ -109,21 +146,26 @@ def main():
     ap.add_argument("-p", type=int, default=256)
     ap.add_argument("-n", type=int, default=64)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                    help="before each rep, wait up to S seconds for a quiet machine")
+    ap.add_argument("--max-running", type=int, default=2, help="runnable tasks that count as quiet")
     args = ap.parse_args()
     keep = quiet_logs()
     llama_cpp.llama_backend_init()
     results = []
     print(f"llama.cpp via llama-cpp-python {llama_cpp.__version__}; {os.cpu_count()} CPUs; "
           f"{llama_cpp.llama_print_system_info().decode().strip()}")
-    print(f"| model | desc | size | threads | fa | test | t/s mean ± sd | best |")
-    print(f"|---|---|---|---|---|---|---|---|")
+    print("| model | desc | size | threads | fa | test | t/s mean ± sd | best | CPU share per rep |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in args.models:
-        r = bench(m, args.threads, args.reps, args.fa == "on", args.p, args.n)
+        r = bench(m, args.threads, args.reps, args.fa == "on", args.p, args.n, args.wait_idle, args.max_running)
         results.append(r)
         for test in (f"pp{args.p}", f"tg{args.n}"):
             s = r[test]
+            shares = " ".join(f"{x:.2f}" + ("!" if x < 0.9 else "") for x in s["cpu_share"])
             print(f"| {r['model']} | {r['desc']} | {r['size_bytes'] / 2**20:.1f} MiB | {r['threads']} | "
-                  f"{args.fa} | {test} | {s['mean']:.1f} ± {s['stdev']:.1f} | {s['best']:.1f} |", flush=True)
+                  f"{args.fa} | {test} | {s['mean']:.1f} ± {s['stdev']:.1f} | {s['best']:.1f} | {shares} |",
+                  flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"llama_cpp_python": llama_cpp.__version__,
                                                "date": time.strftime("%Y-%m-%d"), "results": results},
