@@ -1,0 +1,215 @@
+#include "store/registry_http.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/error.h"
+
+namespace kiln::store {
+namespace {
+
+constexpr size_t kMaxErrorBody = 64 << 10;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+int default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// The host as it appears in a URL: IPv6 literals in brackets.
+std::string url_host(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+
+// cpp-httplib 0.11 percent-decodes every response header value, Location
+// included, so "?sig=a%2Fb%20c" arrives as "?sig=a/b c". Encoding again what
+// cannot stand in a URL as it is (spaces, quotes, controls, non-ASCII, a '%'
+// that no longer starts an escape) restores a URL whose query parameters
+// decode to the same values, which is what storage services check signatures
+// against. Lossy only for an encoded '&', '=', '+' or '#' inside a value.
+std::string reencode_location(std::string_view decoded) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(decoded[i]);
+    const bool escape_start = c == '%' && i + 2 < decoded.size() && is_hex(decoded[i + 1]) && is_hex(decoded[i + 2]);
+    const bool unsafe = c <= 0x20 || c >= 0x7f || std::string_view("\"<>\\^`{|}").find(static_cast<char>(c)) != std::string_view::npos ||
+                        (c == '%' && !escape_start);
+    if (unsafe) {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Url Url::parse(std::string_view text) {
+  const std::string shown(text.substr(0, 200));
+  Url u;
+  const size_t sep = text.find("://");
+  if (sep == std::string_view::npos) throw Error("invalid URL \"" + shown + "\": no scheme (http:// or https://)");
+  u.scheme = lower(text.substr(0, sep));
+  if (u.scheme != "http" && u.scheme != "https")
+    throw Error("invalid URL \"" + shown + "\": unsupported scheme \"" + u.scheme + "\" (http or https)");
+  std::string_view rest = text.substr(sep + 3);
+  const size_t path_start = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, path_start);
+  std::string_view target = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+  if (const size_t hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
+  if (authority.find('@') != std::string_view::npos)
+    throw Error("invalid URL \"" + shown + "\": credentials in URLs are not supported");
+
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) throw Error("invalid URL \"" + shown + "\": unterminated IPv6 address");
+    u.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') throw Error("invalid URL \"" + shown + "\": junk after the IPv6 address");
+      port_text = after.substr(1);
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) throw Error("invalid URL \"" + shown + "\": no host");
+  for (char c : u.host)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '/' || c == '\\' || static_cast<unsigned char>(c) >= 0x7f)
+      throw Error("invalid URL \"" + shown + "\": bad character in the host");
+  u.port = default_port(u.scheme);
+  if (!port_text.empty()) {
+    int port = 0;
+    for (char c : port_text) {
+      if (c < '0' || c > '9' || port > 65535) throw Error("invalid URL \"" + shown + "\": bad port");
+      port = port * 10 + (c - '0');
+    }
+    if (port == 0 || port > 65535) throw Error("invalid URL \"" + shown + "\": bad port");
+    u.port = port;
+  }
+  if (target.empty() || target.front() == '?') u.target.push_back('/');
+  u.target.append(target.data(), target.size());
+  for (char c : u.target)
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      throw Error("invalid URL \"" + shown + "\": unencoded space or control character in the path");
+  return u;
+}
+
+Url Url::resolve(std::string_view location) const {
+  if (location.find("://") != std::string_view::npos) return parse(location);
+  if (location.substr(0, 2) == "//") return parse(scheme + ":" + std::string(location));
+  Url out = *this;
+  if (!location.empty() && location.front() == '/') {
+    out.target = std::string(location);
+  } else {
+    // Relative to the current path's directory (RFC 3986 merge, without dot segments).
+    std::string base = target.substr(0, target.find('?'));
+    base = base.substr(0, base.rfind('/') + 1);
+    out.target = base + std::string(location);
+  }
+  return parse(out.origin() + out.target);  // re-validates the characters
+}
+
+std::string Url::origin() const {
+  std::string s = scheme + "://" + url_host(host);
+  if (port != default_port(scheme)) s.append(":").append(std::to_string(port));
+  return s;
+}
+
+std::string HttpResponse::header(std::string_view lower_name) const {
+  auto it = headers.find(std::string(lower_name));
+  return it == headers.end() ? std::string() : it->second;
+}
+
+HttpResult http_get(const HttpGet& request) {
+  HttpResult result;
+  Url url = request.url;
+  HttpHeaders headers = request.headers;
+  for (int hop = 0;; ++hop) {
+    // Always name the port: httplib's one-string constructor takes it from there.
+    httplib::Client client(url.scheme + "://" + url_host(url.host) + ":" + std::to_string(url.port));
+    client.set_follow_location(false);
+    client.set_url_encode(false);  // targets arrive already encoded (from us or from a Location header)
+    client.set_decompress(false);  // blob bytes are hashed exactly as stored
+    client.set_keep_alive(false);
+    client.set_connection_timeout(request.connect_timeout_s, 0);
+    client.set_read_timeout(request.read_timeout_s, 0);
+
+    httplib::Headers wire;
+    for (const auto& [k, v] : headers) wire.emplace(k, v);
+    if (!wire.count("Accept-Encoding")) wire.emplace("Accept-Encoding", "identity");
+
+    HttpResponse response;
+    response.url = url;
+    bool success = false, abandoned = false, cancelled = false, got_headers = false;
+    auto on_headers = [&](const httplib::Response& r) {
+      got_headers = true;
+      response.status = r.status;
+      for (const auto& [k, v] : r.headers) response.headers[lower(k)] = v;
+      success = r.status >= 200 && r.status < 300;
+      if (request.stop.stop_requested()) return !(cancelled = true);
+      if (success && request.on_response && !request.on_response(response)) return !(abandoned = true);
+      return true;
+    };
+    auto on_body = [&](const char* data, size_t n) {
+      if (request.stop.stop_requested()) return !(cancelled = true);
+      if (!success) {
+        if (!is_redirect(response.status) && response.error_body.size() < kMaxErrorBody)
+          response.error_body.append(data, std::min(n, kMaxErrorBody - response.error_body.size()));
+        return true;
+      }
+      if (request.on_data && !request.on_data(data, n)) return !(abandoned = true);
+      return true;
+    };
+    httplib::Result r = client.Get(url.target, wire, on_headers, on_body);
+    result.response = std::move(response);
+    if (cancelled) {
+      result.failure = HttpFailure::Cancelled;
+      result.failure_detail = "cancelled";
+      return result;
+    }
+    if (abandoned) {
+      result.failure = HttpFailure::Abandoned;
+      return result;
+    }
+    if (!r) {
+      result.failure = HttpFailure::Network;
+      result.failure_detail = std::string(got_headers ? "the connection to " : "cannot connect to ") + url.origin() +
+                              (got_headers ? " broke mid-transfer (" : " (") + httplib::to_string(r.error()) + ")";
+      return result;
+    }
+    const HttpResponse& final_response = result.response;
+    if (!is_redirect(final_response.status)) return result;
+
+    const std::string location = final_response.header("location");
+    if (location.empty())
+      throw Error(url.str() + " answered " + std::to_string(final_response.status) + " without a Location header");
+    if (hop >= request.max_redirects) throw Error("too many redirects fetching " + request.url.str());
+    Url next = url.resolve(reencode_location(location));
+    if (next.origin() != url.origin()) {
+      // Credentials meant for the registry must not reach a storage host.
+      std::erase_if(headers, [](const auto& h) { return lower(h.first) == "authorization"; });
+    }
+    if (url.scheme == "https" && next.scheme == "http")
+      throw Error(url.str() + " redirected to an insecure URL (" + next.origin() + ")");
+    url = std::move(next);
+  }
+}
+
+}  // namespace kiln::store
