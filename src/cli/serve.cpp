@@ -38,9 +38,10 @@ void run_serve() {
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is not fatal
 
   server::ApiServer api(options);
-  api.http().bind();
+  server::ListenAddress bound = options.http.address;
+  bound.port = api.http().bind();  // KILN_HOST may ask for port 0: say which one was taken
   std::fprintf(stderr, "kiln: models in %s\n", options.models_root.c_str());
-  std::fprintf(stderr, "kiln: Listening on %s (version %s)\n", options.http.address.url().c_str(),
+  std::fprintf(stderr, "kiln: Listening on %s (version %s)\n", bound.url().c_str(),
                api.state().version.c_str());
 
   std::thread waiter([&] {

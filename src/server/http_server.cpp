@@ -58,6 +58,13 @@ void HttpServer::install() {
   // The router enforces the limits itself (blob uploads are unbounded and
   // streamed to disk), so httplib's own limit stays off.
   s.set_payload_max_length(std::numeric_limits<size_t>::max());
+  // SO_REUSEADDR (a restart can bind while old connections sit in TIME_WAIT)
+  // but not httplib's default SO_REUSEPORT, which would let a second server
+  // bind the same port and silently take half the connections.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.set_tcp_nodelay(true);  // small JSON answers and stream chunks go out at once
   s.set_keep_alive_timeout(5);
   s.set_read_timeout(30);

@@ -262,3 +262,11 @@ TEST(Http, ConcurrentClients) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 200);
 }
+
+TEST(Http, ASecondServerCannotTakeTheSamePort) {
+  TestServer s("port-taken");
+  kiln::server::HttpOptions o;
+  o.address = kiln::server::parse_listen_address("127.0.0.1:" + std::to_string(s.port()));
+  kiln::server::HttpServer second(o);
+  EXPECT_THROW(second.bind(), kiln::Error);
+}
