@@ -247,8 +247,9 @@ TEST(ToolCallFormat, RoundTripThroughEachTemplate) {
         EXPECT_EQ(r.calls[i].arguments, calls[i].arguments) << r.calls[i].arguments.dump();
         EXPECT_EQ(r.calls[i].index, static_cast<int>(i));
         // Mistral's formats carry the id through the model's output.
-        if (c.label.starts_with("mistral") && c.label != "mistral-args")
+        if (c.label.starts_with("mistral") && c.label != "mistral-args") {
           EXPECT_EQ(r.calls[i].id, calls[i].id);
+        }
       }
     }
     // With the first tool missing from the request, its call is content.

@@ -176,7 +176,9 @@ TEST(ToolCallProperty, RandomTextNeverThrowsAndIsKept) {
       ASSERT_NO_THROW(whole = run(f, {text}, {}));
       ASSERT_NO_THROW(pieces = run(f, cut(text, at), {}));
       ASSERT_EQ(pieces, whole) << text;
-      if (whole.calls.empty()) ASSERT_EQ(whole.content, text);
+      if (whole.calls.empty()) {
+        ASSERT_EQ(whole.content, text);
+      }
     }
   }
 }
