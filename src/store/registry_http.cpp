@@ -56,6 +56,19 @@ std::string reencode_location(std::string_view decoded) {
   return out;
 }
 
+// httplib's error names, said so that a user knows what to do.
+std::string describe(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::SSLServerVerification:
+      return "its TLS certificate is not trusted; SSL_CERT_FILE can name a CA file to trust";
+    case httplib::Error::SSLConnection: return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts: return "cannot load the system's CA certificates";
+    case httplib::Error::ConnectionTimeout: return "connection timed out";
+    case httplib::Error::Read: return "read failed or timed out";
+    default: return httplib::to_string(e);
+  }
+}
+
 }  // namespace
 
 Url Url::parse(std::string_view text) {
@@ -191,7 +204,7 @@ HttpResult http_get(const HttpGet& request) {
     if (!r) {
       result.failure = HttpFailure::Network;
       result.failure_detail = std::string(got_headers ? "the connection to " : "cannot connect to ") + url.origin() +
-                              (got_headers ? " broke mid-transfer (" : " (") + httplib::to_string(r.error()) + ")";
+                              (got_headers ? " broke mid-transfer (" : " (") + describe(r.error()) + ")";
       return result;
     }
     const HttpResponse& final_response = result.response;

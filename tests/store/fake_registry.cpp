@@ -74,7 +74,14 @@ std::string etag_of(const store::Digest& d) {
 
 }  // namespace
 
-FakeRegistry::FakeRegistry() : server_(std::make_unique<httplib::Server>()) {
+FakeRegistry::FakeRegistry(const TlsFiles* tls) : tls_(tls != nullptr) {
+  if (tls) {
+    auto ssl = std::make_unique<httplib::SSLServer>(tls->cert.c_str(), tls->key.c_str());
+    if (!ssl->is_valid()) throw std::runtime_error("fake registry: cannot load " + tls->cert.string());
+    server_ = std::move(ssl);
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
   install_routes();
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) throw std::runtime_error("fake registry: cannot bind a loopback port");
@@ -92,7 +99,7 @@ store::Layer FakeRegistry::add_blob(std::string media_type, std::string bytes) {
   const store::Digest d = store::sha256_of(bytes);
   store::Layer layer{std::move(media_type), d, bytes.size(), {}};
   std::lock_guard lock(mu_);
-  blobs_[d.str()] = Blob{std::move(bytes), etag_of(d)};
+  blobs_[d.str()] = Blob{std::make_shared<const std::string>(std::move(bytes)), etag_of(d)};
   return layer;
 }
 
@@ -120,7 +127,7 @@ void FakeRegistry::set_manifest(const std::string& ns, const std::string& model,
 void FakeRegistry::add_file(const std::string& name, std::string bytes) {
   const std::string etag = etag_of(store::sha256_of(bytes));
   std::lock_guard lock(mu_);
-  files_[name] = Blob{std::move(bytes), etag};
+  files_[name] = Blob{std::make_shared<const std::string>(std::move(bytes)), etag};
 }
 
 void FakeRegistry::drop_once(const std::string& blob_key, uint64_t after) {
@@ -175,11 +182,15 @@ bool FakeRegistry::authorized(const void* request, void* response) {
 // requests (206 + Content-Range) and a drop can cut the body at any byte.
 void FakeRegistry::serve_bytes(const std::string& key, const Blob& blob, void* response) {
   auto& res = *static_cast<httplib::Response*>(response);
-  auto bytes = std::make_shared<std::string>(blob.bytes);
+  std::shared_ptr<const std::string> bytes = blob.bytes;
   std::optional<uint64_t> drop_at;
   {
     std::lock_guard lock(mu_);
-    if (corrupt_.count(key)) (*bytes)[bytes->size() / 2] ^= 0x5a;
+    if (corrupt_.count(key)) {
+      auto changed = std::make_shared<std::string>(*bytes);
+      (*changed)[changed->size() / 2] ^= 0x5a;
+      bytes = std::move(changed);
+    }
     if (auto it = drops_.find(key); it != drops_.end()) {
       drop_at = it->second;
       drops_.erase(it);

@@ -31,14 +31,20 @@ struct LoggedRequest {
   std::string authorization;
 };
 
+// A certificate and key (PEM files) for serving HTTPS.
+struct TlsFiles {
+  std::filesystem::path cert, key;
+};
+
 class FakeRegistry {
  public:
-  FakeRegistry();
+  // Plain HTTP, or HTTPS with `tls`.
+  explicit FakeRegistry(const TlsFiles* tls = nullptr);
   ~FakeRegistry();
   FakeRegistry(const FakeRegistry&) = delete;
   FakeRegistry& operator=(const FakeRegistry&) = delete;
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_); }
   int port() const { return port_; }
 
   // Stores a blob and returns its layer.
@@ -75,7 +81,7 @@ class FakeRegistry {
 
  private:
   struct Blob {
-    std::string bytes;
+    std::shared_ptr<const std::string> bytes;  // shared with responses in flight
     std::string etag;
   };
   void install_routes();
@@ -85,6 +91,7 @@ class FakeRegistry {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  bool tls_ = false;
 
   mutable std::mutex mu_;
   std::map<std::string, Blob> blobs_;      // by "sha256:<hex>"
