@@ -234,8 +234,9 @@ std::shared_ptr<const Grammar> GrammarBuilder::build(std::string_view root_name)
   g->nullable_from_.assign(g->symbols_.size(), 0);
   for (size_t pos = g->symbols_.size(); pos-- > 0;) {
     Symbol s = g->symbols_[pos];
-    if (s.kind == SymbolKind::End) g->nullable_from_[pos] = 1;
-    else if (s.kind == SymbolKind::Rule) g->nullable_from_[pos] = nullable[s.index] && g->nullable_from_[pos + 1];
+    if (s.kind == SymbolKind::End) g->nullable_from_[pos] = 3;
+    else if (s.kind == SymbolKind::Rule) g->nullable_from_[pos] = nullable[s.index] && (g->nullable_from_[pos + 1] & 1);
+    else g->nullable_from_[pos] = g->nullable_from_[pos + 1] & 2;
   }
   return g;
 }

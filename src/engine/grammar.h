@@ -71,7 +71,10 @@ class Grammar {
   const ByteSet& terminal(uint32_t index) const { return terminals_[index]; }
   // True when the symbols from `pos` to the end of its alternative can all
   // match the empty string.
-  bool nullable_from(uint32_t pos) const { return nullable_from_[pos] != 0; }
+  bool nullable_from(uint32_t pos) const { return nullable_from_[pos] & 1; }
+  // True when the symbols from `pos` to the end of its alternative are all
+  // terminals (e.g. the continuation bytes of a UTF-8 character).
+  bool terminals_only_from(uint32_t pos) const { return nullable_from_[pos] & 2; }
   size_t symbol_count() const { return symbols_.size(); }
 
   // Readable GBNF-like dump of the compiled (byte-level) rules, for debugging.
@@ -83,7 +86,7 @@ class Grammar {
   std::vector<uint32_t> alt_starts_;  // symbol position of each alternative
   std::vector<uint32_t> alt_begin_;   // rule r's alternatives: alt_starts_[alt_begin_[r] .. alt_begin_[r+1])
   std::vector<ByteSet> terminals_;
-  std::vector<uint8_t> nullable_from_;
+  std::vector<uint8_t> nullable_from_;  // bit 0: nullable_from, bit 1: terminals_only_from
   std::vector<std::string> names_;
   uint32_t root_ = 0;
 };

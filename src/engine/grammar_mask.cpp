@@ -83,7 +83,7 @@ uint32_t TokenTrie::build_node(uint32_t self, uint32_t lo, uint32_t hi, size_t d
 // ---- TokenMasker ------------------------------------------------------------
 
 bool TokenMasker::TopKey::operator==(const TopKey& o) const {
-  return len == o.len && std::equal(pos, pos + len, o.pos);
+  return len == o.len && std::equal(pos, pos + (len & 0xFF), o.pos);
 }
 
 size_t TokenMasker::TopKeyHash::operator()(const TopKey& k) const {
@@ -100,13 +100,17 @@ TokenMasker::TokenMasker(std::shared_ptr<const Grammar> grammar, std::shared_ptr
 
 // The innermost stack nodes that decide most tokens: the head, then its
 // parents for as long as everything above them can match "" (a token could
-// pop through them without consuming anything they require). The bit 0x100
-// of len marks a stack that ends at the root, so popping past it is exact.
+// pop through them without consuming anything they require). A head whose
+// rule ends in a few more terminals (the rest of a UTF-8 character) takes
+// its parents too: otherwise every multi-byte token inside a string would
+// pop out of the key after one character and need an exact check. The bit
+// 0x100 of len marks a stack that ends at the root, so popping past it is
+// exact.
 TokenMasker::TopKey TokenMasker::top_key(const detail::StackEngine& engine, uint32_t head) const {
   TopKey key;
   const detail::Node& h = engine.node(head);
   key.pos[key.len++] = h.pos;
-  bool nullable = grammar_->nullable_from(h.pos + 1);
+  bool nullable = grammar_->nullable_from(h.pos + 1) || grammar_->terminals_only_from(h.pos + 1);
   uint32_t id = h.parent;
   while (nullable && id < detail::kNoNode && key.len < kMaxTop) {
     const detail::Node& n = engine.node(id);
