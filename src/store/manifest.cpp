@@ -54,7 +54,7 @@ Manifest Manifest::parse(std::string_view text, std::string_view origin) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw Error(where + " is not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(where + " is not a JSON object");

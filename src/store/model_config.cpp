@@ -44,7 +44,7 @@ ModelConfig ModelConfig::parse(std::string_view text) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw Error(std::string("model config is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw Error("model config is not a JSON object");

@@ -84,6 +84,7 @@ TEST(Http, MalformedBodiesAre400) {
       {"/api/copy", R"({"source": ["a"], "destination": "b"})", "'source'"},
       {"/api/create", R"({"model": "m", "files": "x"})", "'files': expected an object"},
       {"/api/create", "{\"model\": \"\xff\xfe\"}", "invalid JSON"},  // not UTF-8
+      {"/api/show", R"({"model": "x", "n": 1e999})", "invalid JSON"},  // number overflow (fuzz_store)
   };
   for (const auto& k : cases) {
     auto r = c->Post(k.path, k.body, "application/json");

@@ -105,6 +105,10 @@ TEST(Manifest, RejectsMalformed) {
       R"({"schemaVersion":2,"config":{"mediaType":"x","digest":")" + good_digest + R"(","size":1},"layers":[{"mediaType":"m","digest":"sha256:abc","size":1}]})",
       R"({"schemaVersion":2,"config":{"mediaType":"x","digest":")" + good_digest + R"(","size":1},"layers":[{"digest":")" + good_digest + R"(","size":1}]})",
       R"({"schemaVersion":2,"config":{"mediaType":"x","digest":")" + good_digest + R"(","size":"1"},"layers":[]})",
+      // Found by fuzz_store: a number too large for a double made nlohmann
+      // throw out_of_range (not parse_error), which escaped as a crash.
+      "1e888888888888888888888888888888888888888888888888",
+      R"({"schemaVersion":2,"size":1e999})",
   };
   for (const auto& text : bad) {
     try {
@@ -261,4 +265,10 @@ TEST(Manifest, RandomMutationsNeverCrash) {
     }
   }
   EXPECT_LT(accepted, 2000);
+}
+
+// Found by fuzz_store: nlohmann reports a number that overflows a double as
+// out_of_range, not parse_error; it must still become a kiln::Error.
+TEST(ModelConfig, RejectsNumberOverflowAsInvalidJson) {
+  EXPECT_THROW(ModelConfig::parse(R"({"model_format":"gguf","n":1e999})"), kiln::Error);
 }
