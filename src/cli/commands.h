@@ -16,5 +16,7 @@ void add_synth(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_pull(CLI::App& app);
 void add_serve(CLI::App& app);
+void add_run(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_tokenize(app);
   kiln::cli::add_pull(app);
   kiln::cli::add_serve(app);
+  kiln::cli::add_run(app);
+  kiln::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

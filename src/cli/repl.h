@@ -1,0 +1,79 @@
+#pragma once
+// The interactive side of `kiln run`: Ollama's REPL. Reads messages from an
+// input stream (">>> " prompt, `"""` for multi-line text), streams answers to
+// an output stream, and understands /set, /show, /clear, /bye and /?.
+// Timings (--verbose, /set verbose) go to a separate stream, as Ollama prints
+// them on stderr.
+//
+// Ctrl-C: run.cpp installs a SIGINT handler that sets interrupt_flag(); the
+// REPL passes it to the session as the cancel flag, so Ctrl-C stops an
+// answer and returns to the prompt, and at the prompt it only reminds how to
+// leave. Ctrl-D (end of input) or /bye exits.
+#include <atomic>
+#include <iosfwd>
+#include <string>
+
+#include "engine/session.h"
+#include "store/model_view.h"
+
+namespace kiln::cli {
+
+struct ReplOptions {
+  bool verbose = false;        // timings after each answer
+  bool hide_thinking = false;  // do not print the thinking block
+};
+
+// Set by the SIGINT handler; cleared by the REPL once handled.
+std::atomic<bool>& interrupt_flag();
+
+// Writes an answer's text as it streams: thinking framed as Ollama frames it
+// ("Thinking..." / "...done thinking.") unless hidden. finish() ends the
+// answer with a newline and tells whether anything was written.
+class AnswerPrinter {
+ public:
+  AnswerPrinter(std::ostream& out, bool hide_thinking) : out_(out), hide_thinking_(hide_thinking) {}
+  void write(std::string_view text, bool thinking);
+  void finish();
+
+ private:
+  std::ostream& out_;
+  bool hide_thinking_;
+  bool in_thinking_ = false;
+  bool wrote_ = false;
+  char last_ = '\n';
+};
+
+// Ollama's --verbose block: total duration, load duration, prompt eval
+// count/duration/rate, eval count/duration/rate; durations as Go prints them.
+void print_timings(std::ostream& out, const engine::Timings& t);
+// Go's time.Duration.String(): "1.5s", "12.345ms", "532µs", "2m3.1s".
+std::string go_duration(int64_t ns);
+
+class Repl {
+ public:
+  Repl(engine::Session& session, const store::ModelView& view, std::istream& in, std::ostream& out,
+       std::ostream& err, ReplOptions options);
+  // Runs until /bye or the end of input.
+  void run();
+
+ private:
+  // One logical input: a line, or the text between `"""` and `"""`. False at
+  // the end of input.
+  bool read_message(std::string& message);
+  bool read_line(std::string& line, const char* prompt);
+  // Handles a /command; false when it asks to leave.
+  bool command(const std::string& line);
+  void set_command(const std::string& args);
+  void show_command(const std::string& args);
+  void help(const std::string& topic);
+  void answer(const std::string& message);
+
+  engine::Session& session_;
+  const store::ModelView& view_;
+  std::istream& in_;
+  std::ostream& out_;
+  std::ostream& err_;
+  ReplOptions options_;
+};
+
+}  // namespace kiln::cli
