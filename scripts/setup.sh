@@ -23,8 +23,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating the project venv (.venv)"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import gguf, numpy" 2>/dev/null; then
+# Reinstall only when tools/requirements.txt changed since the last install.
+stamp=.venv/.requirements.sha256
+want=$(sha256sum tools/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q -r tools/requirements.txt
+  echo "$want" > "$stamp"
 fi
 
 bash tools/fetch_models.sh

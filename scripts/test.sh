@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export KILN_TEST_MODELS=${KILN_TEST_MODELS:-${KILN_CACHE:-$HOME/.cache/kiln}/models}
+echo "==> the official ollama and openai clients against a live kiln serve"
+.venv/bin/python tools/check_api_clients.py --kiln build/kiln
 echo "==> running tests (models from $KILN_TEST_MODELS)"
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600

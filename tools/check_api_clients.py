@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives a live `kiln serve` with the official `ollama` and `openai` Python
 clients: blob upload, create (streamed and not), list, show, copy, delete, ps,
-/v1/models, and the errors clients must see. Not part of CI yet.
+/v1/models, and the errors clients must see. Run by scripts/test.sh (CI) before the C++ suites.
 
     .venv/bin/pip install ollama openai
     .venv/bin/python tools/check_api_clients.py --kiln build/kiln [--model FILE.gguf]
