@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <stop_token>
 
 #include "cli/commands.h"
@@ -37,6 +38,7 @@ void run_pull(const PullArgs& args) {
   options.registry.base_url = registry_from_env();
   options.name = args.name;
   options.download.retries = args.retries;
+  options.prune = std::getenv("KILN_NOPRUNE") == nullptr;
   std::stop_source stop;
   options.download.stop = stop.get_token();
   g_interrupt = &stop;

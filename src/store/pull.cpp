@@ -1,6 +1,8 @@
 #include "store/pull.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
 #include "store/humanize.h"
@@ -33,6 +35,17 @@ void check_disk_space(const BlobStore& blobs, const Manifest& manifest, const Mo
   if (needed > free)
     throw Error("not enough disk space to pull " + name.display() + ": it needs " + human_bytes(needed) + " more, " +
                 human_bytes(free) + " free in " + blobs.dir().string());
+}
+
+// The blobs of `old` that no stored manifest references any more.
+std::vector<Digest> unused_blobs(const ModelStore& store, const Manifest& old) {
+  std::set<Digest> used;
+  for (const StoredModel& m : store.list())
+    for (const Digest& d : m.manifest.blobs()) used.insert(d);
+  std::vector<Digest> out;
+  for (const Digest& d : old.blobs())
+    if (!used.count(d) && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  return out;
 }
 
 }  // namespace
@@ -68,7 +81,15 @@ StoredModel pull_from_registry(ModelStore& store, const ModelName& name, const P
 
   report(progress, {"writing manifest", "", 0, 0});
   const ModelName stored = store.canonical(name);
+  std::optional<Manifest> previous;
+  if (store.find(stored)) previous = store.get(stored).manifest;
   store.put(stored, manifest);
+  if (previous && options.prune) {
+    if (const auto unused = unused_blobs(store, *previous); !unused.empty()) {
+      report(progress, {"removing unused layers", "", 0, 0});
+      for (const Digest& d : unused) store.blobs().remove(d);
+    }
+  }
   report(progress, {"success", "", 0, 0});
   return store.get(stored);
 }

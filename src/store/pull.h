@@ -9,6 +9,7 @@
 //   with byte progress (stored blobs are skipped, reported complete;
 //   partial downloads resume); "verifying sha256 digest"; "writing manifest"
 //   (only after every blob is stored, so a failed pull leaves no model);
+//   "removing unused layers" (when an older version's blobs became unused);
 //   "success".
 // URL pull (https://huggingface.co/<user>/<repo>/resolve/<rev>/<file>.gguf or
 // any URL of a .gguf file): the file is downloaded (resumable), validated as
@@ -40,6 +41,10 @@ struct PullOptions {
   RegistryOptions registry;  // --insecure, KILN_REGISTRY
   DownloadOptions download;  // retries and the stop token
   std::string name;          // URL pulls: the name to store the model under ("" derives one)
+  // Re-pulling a name whose blobs changed deletes the old blobs that no
+  // model uses any more, as Ollama does unless OLLAMA_NOPRUNE is set (the CLI
+  // reads KILN_NOPRUNE).
+  bool prune = true;
 };
 
 // Pulls `what` (a model name or an http(s) URL of a .gguf file) into the

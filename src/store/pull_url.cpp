@@ -46,15 +46,16 @@ std::vector<std::string> path_segments(const Url& url) {
   return out;
 }
 
-// A name part from free text: characters a name cannot hold become '-'.
-std::string name_part(std::string_view text, size_t max_len = 80) {
+// A name part from free text: characters a name cannot hold become '-'
+// (a namespace cannot hold '.').
+std::string name_part(std::string_view text, bool allow_dot = true, size_t max_len = 80) {
   std::string out;
   for (char c : text) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                    c == '-' || c == '.';
+                    c == '-' || (c == '.' && allow_dot);
+    if (c == '.' && !out.empty() && out.back() == '.') continue;  // ".." is never a name part
     out += ok ? c : '-';
   }
-  while (out.find("..") != std::string::npos) out.replace(out.find(".."), 2, ".");
   if (out.empty() || !((out[0] >= 'a' && out[0] <= 'z') || (out[0] >= 'A' && out[0] <= 'Z') ||
                        (out[0] >= '0' && out[0] <= '9') || out[0] == '_'))
     out.insert(out.begin(), '_');
@@ -94,7 +95,7 @@ ModelName name_for_gguf_url(const Url& url) {
     static const std::regex quant(R"([-_.]((?:I?Q[0-9]_[A-Z0-9]+(?:_[A-Z0-9]+)?)|BF16|F16|F32)$)", std::regex::icase);
     std::smatch m;
     const std::string tag = std::regex_search(stem, m, quant) ? m[1].str() : stem;
-    return ModelName::from_parts("hf.co", name_part(seg[0]), name_part(seg[1]), name_part(tag));
+    return ModelName::from_parts("hf.co", name_part(seg[0], false), name_part(seg[1]), name_part(tag));
   }
   return ModelName::parse(name_part(stem));
 }

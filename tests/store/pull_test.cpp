@@ -180,6 +180,30 @@ TEST_F(PullFixture, SkipsBlobsAlreadyStored) {
   EXPECT_EQ(store.list().size(), 2u);
 }
 
+TEST_F(PullFixture, RepullPrunesBlobsOnlyTheOldVersionUsed) {
+  const auto v1 = registry.publish("library", "tiny", "latest", write_model(d, "v1.gguf", 1), kTemplate);
+  const auto other = registry.publish("library", "other", "latest", write_model(d, "v1.gguf", 1), "{{ .Prompt }}");
+  pull("tiny");
+  pull("other");  // shares v1's weights
+  const auto v2 = registry.publish("library", "tiny", "latest", write_model(d, "v2.gguf", 2), kTemplate);
+  ASSERT_NE(v1.layers[0].digest, v2.layers[0].digest);
+  updates.clear();
+  pull("tiny");
+  EXPECT_TRUE(store.blobs().has(v1.layers[0].digest));  // still used by "other"
+  EXPECT_TRUE(store.blobs().has(v1.layers[1].digest));  // the template did not change
+  EXPECT_FALSE(store.blobs().has(v1.config.digest));    // only v1 used its config
+  const auto s = statuses();
+  EXPECT_EQ(s[s.size() - 2], "removing unused layers");
+
+  store.remove(ModelName::parse("other"));
+  const auto v3 = registry.publish("library", "tiny", "latest", write_model(d, "v3.gguf", 3), kTemplate);
+  PullOptions keep = options();
+  keep.prune = false;
+  pull("tiny", keep);
+  EXPECT_TRUE(store.blobs().has(v2.layers[0].digest));  // kept: pruning was off
+  EXPECT_TRUE(store.blobs().has(v3.layers[0].digest));
+}
+
 TEST_F(PullFixture, FollowsRedirectsToAnotherHostWithoutCredentials) {
   FakeRegistry storage;
   const fs::path gguf = write_model(d, "tiny.gguf");

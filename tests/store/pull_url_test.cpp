@@ -52,6 +52,7 @@ TEST(PullUrl, NamesForHuggingFaceAndOtherUrls) {
   EXPECT_EQ(name("https://huggingface.co/unsloth/gemma-3-270m-it-GGUF/resolve/main/gemma-3-270m-it-IQ4_XS.gguf"),
             "hf.co/unsloth/gemma-3-270m-it-GGUF:IQ4_XS");
   EXPECT_EQ(name("https://huggingface.co/u/r/resolve/main/model.f16.gguf"), "hf.co/u/r:f16");
+  EXPECT_EQ(name("https://huggingface.co/some.org/r/resolve/main/x-Q4_0.gguf"), "hf.co/some-org/r:Q4_0");
   EXPECT_EQ(name("https://huggingface.co/u/r/resolve/main/sub/dir/plain%20name.gguf"), "hf.co/u/r:plain-name");
   EXPECT_EQ(name("http://127.0.0.1:8080/files/tiny-model.gguf"), "registry.ollama.ai/library/tiny-model:latest");
   EXPECT_TRUE(store::is_gguf_url("https://x.org/a/b.GGUF?x=1"));
