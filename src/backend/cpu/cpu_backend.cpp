@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -47,7 +48,13 @@ void check_same(const char* op, const Tensor& a, const Tensor& b) {
 CpuBackend::CpuBackend(CpuBackendOptions options)
     : pool_(runtime::ThreadPool::Options{.threads = options.threads}),
       arena_(options.scratch_bytes + kOpBytesPerThread * size_t(pool_.size()), "cpu backend scratch"),
-      isa_(host_matmul_isa()) {}
+      isa_(host_matmul_isa()),
+      repack_(options.repack) {}
+
+bool CpuBackendOptions::default_repack() {
+  const char* v = std::getenv("KILN_REPACK");
+  return !(v && std::string_view(v) == "0");
+}
 
 CpuBackend::~CpuBackend() = default;
 
@@ -74,7 +81,18 @@ Tensor CpuBackend::bind_weight(const gguf::TensorInfo& info) {
   t.cols = info.row_length();
   t.rows = info.nrows();
   t.stride = row_bytes(info.type, t.cols);
+  packed_.erase(t.data);
+  if (repack_ && isa_ >= MatmulIsa::avx512 && PackedWeights::supports(t.type) && t.rows >= PackedWeights::kRows)
+    packed_[t.data] = std::make_unique<PackedWeights>(t.data, t.type, t.rows, t.cols, t.stride);
   return t;
+}
+
+const PackedWeights* CpuBackend::packed_for(const Tensor& w) const {
+  if (packed_.empty()) return nullptr;
+  const auto it = packed_.find(w.data);
+  if (it == packed_.end()) return nullptr;
+  const PackedWeights& p = *it->second;
+  return p.type() == w.type && p.rows() == w.rows && p.cols() == w.cols && p.stride() == w.stride ? &p : nullptr;
 }
 
 void CpuBackend::reserve_scratch(const backend::ScratchPlan& plan) {
@@ -131,7 +149,7 @@ void CpuBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
   check_f32("matmul", y);
   if (x.cols != w.cols || y.rows != x.rows || y.cols != w.rows)
     throw kiln::Error("matmul: x " + shape(x) + " times weight " + shape(w) + "^T into " + shape(y));
-  linear(x, w, y, isa_, pool_, arena_);
+  linear(x, w, packed_for(w), y, isa_, pool_, arena_);
 }
 
 void CpuBackend::add_bias(Tensor& y, const Tensor& bias) {

@@ -5,9 +5,11 @@
 // attention reads the paged KV cache (backend/cpu/attention.h).
 #include <memory>
 #include <string_view>
+#include <unordered_map>
 
 #include "backend/backend.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/packed.h"
 #include "core/arena.h"
 #include "core/threadpool.h"
 
@@ -16,6 +18,11 @@ namespace kiln::cpu {
 struct CpuBackendOptions {
   int threads = 0;              // participants, the caller included; 0 = physical cores
   size_t scratch_bytes = 64u << 20;  // initial arena; reserve_scratch() resizes it at load
+  // Repack Q4_0/Q5_0/Q8_0 weights at bind time into the 16-row interleaved
+  // layout of packed.h (AVX-512 VNNI only). The environment variable
+  // KILN_REPACK=0 turns the default off (for A/B measurements).
+  bool repack = default_repack();
+  static bool default_repack();
 };
 
 class CpuBackend final : public backend::Backend {
@@ -56,9 +63,16 @@ class CpuBackend final : public backend::Backend {
   template <class F>
   void for_rows(int64_t rows, int64_t work_per_row, F&& fn);
 
+  // The packed copy of a weight, if bind_weight made one. Keyed by the
+  // weight's data pointer, which bound tensors keep pointing at (get_rows and
+  // row views read the original rows); rebinding the same memory repacks it.
+  const PackedWeights* packed_for(const Tensor& w) const;
+
   runtime::ThreadPool pool_;
   runtime::Arena arena_;
   MatmulIsa isa_;  // detected once: detection reads the environment and allocates
+  bool repack_;
+  std::unordered_map<const void*, std::unique_ptr<PackedWeights>> packed_;
 };
 
 }  // namespace kiln::cpu

@@ -9,7 +9,10 @@
 
 namespace kiln::cpu {
 
-void linear(const backend::Tensor& x, const backend::Tensor& w, backend::Tensor& y, MatmulIsa isa,
-            runtime::ThreadPool& pool, runtime::Arena& arena);
+class PackedWeights;
+
+// packed: w repacked at bind time (packed.h), or nullptr.
+void linear(const backend::Tensor& x, const backend::Tensor& w, const PackedWeights* packed, backend::Tensor& y,
+            MatmulIsa isa, runtime::ThreadPool& pool, runtime::Arena& arena);
 
 }  // namespace kiln::cpu

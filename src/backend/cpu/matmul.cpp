@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/cpu/matmul_kernels.h"
+#include "backend/cpu/packed.h"
 #include "core/error.h"
 #include "core/quant/quant.h"
 
@@ -85,8 +86,11 @@ void MatmulScratch::reserve(size_t bytes) {
   bytes_ = rounded;
 }
 
-void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w, GgmlType wt, int64_t N,
-            size_t w_stride, float* y, size_t y_stride, runtime::ThreadPool& pool, MatmulScratch& scratch) {
+namespace {
+
+void run(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w, GgmlType wt, int64_t N,
+         size_t w_stride, float* y, size_t y_stride, runtime::ThreadPool& pool, MatmulScratch& scratch,
+         const PackedWeights* packed) {
   const mm::KernelFn kernel = pick_kernel(scratch.isa(), wt);
   if (!kernel) throw kiln::Error("matmul: weights of type " + std::string(type_name(wt)) + " are not supported");
   const TypeTraits tt = traits(wt);
@@ -97,6 +101,11 @@ void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w
       (N > 1 && w_stride < row_bytes(wt, K)))
     throw kiln::Error("matmul: row strides too small for " + sizes(T, K, N));
   if (T == 0 || N == 0) return;
+  // Packed rows [0, packed_rows) go to the packed kernel, the rest (N % 16)
+  // to the row kernel; bands below start at multiples of 16.
+  const mm::PackedKernelFn packed_kernel =
+      packed && scratch.isa() >= MatmulIsa::avx512 ? mm::avx512_packed_kernel(wt) : nullptr;
+  const int64_t packed_rows = packed_kernel ? packed->packed_rows() : 0;
 
   const int threads = pool.size();
   scratch.reserve(matmul_scratch_bytes(wt, T, K, threads));
@@ -104,7 +113,7 @@ void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w
   uint8_t* base = static_cast<uint8_t*>(scratch.data());
   const size_t acts_bytes = size_t(T) * mm::act_row_bytes(fmt, K);
   mm::Job job{wt, K, static_cast<const uint8_t*>(w), w_stride, x, x_stride, mm::make_acts(fmt, K, base),
-              y, y_stride, reinterpret_cast<float*>(base + acts_bytes)};
+              y, y_stride, reinterpret_cast<float*>(base + acts_bytes), packed_kernel ? packed : nullptr};
 
   // Tasks: a band of weight rows times a band of activation rows, ordered so
   // that consecutive tasks share their weight rows (still in cache).
@@ -128,7 +137,10 @@ void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w
          task = next.fetch_add(1, std::memory_order_relaxed)) {
       const int64_t nb = task / t_bands, tb = task % t_bands;
       const int64_t n0 = nb * n_band, t0 = tb * t_band;
-      kernel(job, n0, std::min(N, n0 + n_band), t0, std::min(T, t0 + t_band), ith);
+      const int64_t n1 = std::min(N, n0 + n_band), t1 = std::min(T, t0 + t_band);
+      const int64_t split = std::clamp(packed_rows, n0, n1);
+      if (split > n0) packed_kernel(job, n0 / PackedWeights::kRows, split / PackedWeights::kRows, t0, t1);
+      if (n1 > split) kernel(job, split, n1, t0, t1, ith);
     }
   };
   if (threads == 1 || T * N * K < kMinParallelWork) {
@@ -136,6 +148,20 @@ void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w
   } else {
     pool.run(body);
   }
+}
+
+}  // namespace
+
+void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w, GgmlType wt, int64_t N,
+            size_t w_stride, float* y, size_t y_stride, runtime::ThreadPool& pool, MatmulScratch& scratch) {
+  run(x, T, K, x_stride, w, wt, N, w_stride, y, y_stride, pool, scratch, nullptr);
+}
+
+void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const PackedWeights& w, float* y,
+            size_t y_stride, runtime::ThreadPool& pool, MatmulScratch& scratch) {
+  if (w.cols() != K)
+    throw kiln::Error("matmul: packed weights of " + std::to_string(w.cols()) + " columns for rows of " + std::to_string(K));
+  run(x, T, K, x_stride, w.original(), w.type(), w.rows(), w.stride(), y, y_stride, pool, scratch, &w);
 }
 
 }  // namespace kiln::cpu

@@ -33,6 +33,8 @@
 
 namespace kiln::cpu {
 
+class PackedWeights;
+
 // Which kernel family runs. Chosen once (from the CPU's features and the
 // KILN_CPU override) and kept in MatmulScratch, so a test can run each path.
 enum class MatmulIsa { scalar = 0, avx2 = 1, avx512 = 2 };
@@ -86,5 +88,12 @@ class MatmulScratch {
 // overlap x or w. Throws kiln::Error for an unsupported type or bad sizes.
 void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w, GgmlType wt, int64_t N,
             size_t w_stride, float* y, size_t y_stride, runtime::ThreadPool& pool, MatmulScratch& scratch);
+
+// The same product with weights repacked at load (packed.h; w.cols() == K):
+// the same integer block dots as matmul() on w.original(), so the results
+// differ only in the order of f32 additions. The packed rows need
+// MatmulIsa::avx512; a scratch of a lower ISA runs matmul() on the original.
+void matmul(const float* x, int64_t T, int64_t K, size_t x_stride, const PackedWeights& w, float* y,
+            size_t y_stride, runtime::ThreadPool& pool, MatmulScratch& scratch);
 
 }  // namespace kiln::cpu

@@ -22,6 +22,10 @@
 
 #include "core/dtype.h"
 
+namespace kiln::cpu {
+class PackedWeights;
+}
+
 namespace kiln::cpu::mm {
 
 enum class ActFormat {
@@ -73,6 +77,7 @@ struct Job {
   float* y;
   size_t y_stride;    // bytes
   float* thread_rows; // K floats per thread (the dequantize fallback)
+  const PackedWeights* packed = nullptr;  // rows below packed->packed_rows() read from here
 
   const uint8_t* wrow(int64_t n) const { return w + size_t(n) * w_stride; }
   const float* xrow(int64_t t) const {
@@ -90,5 +95,11 @@ using KernelFn = void (*)(const Job& job, int64_t n0, int64_t n1, int64_t t0, in
 KernelFn scalar_kernel(GgmlType wt);
 KernelFn avx2_kernel(GgmlType wt);
 KernelFn avx512_kernel(GgmlType wt);
+
+// Kernels over packed weights (packed.h): y[t][n] for t in [t0, t1) and the
+// rows of groups [g0, g1) of job.packed. AVX-512 VNNI only; nullptr for a
+// type without a packed kernel.
+using PackedKernelFn = void (*)(const Job& job, int64_t g0, int64_t g1, int64_t t0, int64_t t1);
+PackedKernelFn avx512_packed_kernel(GgmlType wt);
 
 }  // namespace kiln::cpu::mm
