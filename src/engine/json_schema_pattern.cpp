@@ -333,6 +333,10 @@ class PatternParser {
       }
       if (peek() == '?') ++i_;  // lazy: same language
       a = "( " + a + " )" + q;
+      // ECMAScript rejects a quantified quantifier (a*+, a?{2}); converting it
+      // would repeat a nullable item, which GBNF reads as left recursion.
+      c = peek();
+      if (c == '*' || c == '+' || c == '?' || c == '{') fail("quantifier has nothing to repeat");
     }
   }
 

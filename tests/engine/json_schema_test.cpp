@@ -175,6 +175,10 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamedErrors) {
             "JSON schema at /: required property 'a' is not in properties");
   EXPECT_EQ(error(R"({"type":"integer","minimum":5,"maximum":4})"), "JSON schema at /: integer bounds leave no value");
   EXPECT_EQ(error("false"), "JSON schema at /: schema false matches nothing");
+  // Found by fuzz_json: a quantified quantifier (a SyntaxError in ECMAScript)
+  // used to become a left-recursive grammar that failed later with a rule name.
+  for (const char* schema : {R"({"type":"string","pattern":"a*+"})", R"({"type":"string","pattern":"[^x]?{2}"})"})
+    EXPECT_NE(error(schema).find("quantifier has nothing to repeat"), std::string::npos) << schema;
 }
 
 // Every integer in a window, against the bounds by arithmetic.
