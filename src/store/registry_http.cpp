@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 #include "core/error.h"
 
@@ -69,7 +70,86 @@ std::string describe(httplib::Error e) {
   }
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0 ||
+         (host.size() > 10 && host.compare(host.size() - 10, 10, ".localhost") == 0);
+}
+
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && is_hex(s[i + 1]) && is_hex(s[i + 2])) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// NO_PROXY: comma-separated hosts or domains, each optionally ":port".
+bool no_proxy_matches(std::string_view list, const Url& url) {
+  const std::string host = lower(url.host);
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string entry = lower(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    entry.erase(0, entry.find_first_not_of(" \t"));
+    entry.erase(entry.find_last_not_of(" \t") + 1);
+    if (entry.empty()) continue;
+    if (entry == "*") return true;
+    if (const size_t colon = entry.rfind(':'); colon != std::string::npos && entry.find(']') == std::string::npos &&
+                                                 entry.find(':') == colon) {
+      if (entry.substr(colon + 1) != std::to_string(url.port)) continue;
+      entry.resize(colon);
+    }
+    if (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
+    if (host == entry) return true;
+    if (host.size() > entry.size() && host.compare(host.size() - entry.size(), entry.size(), entry) == 0 &&
+        host[host.size() - entry.size() - 1] == '.')
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+std::optional<Proxy> proxy_for(const Url& url, const std::function<const char*(const char*)>& getenv) {
+  if (is_loopback(lower(url.host))) return std::nullopt;
+  auto env = [&](const char* upper, const char* low) -> std::string {
+    const char* v = getenv(upper);
+    if (!v || !*v) v = getenv(low);
+    return v ? std::string(v) : std::string();
+  };
+  const std::string value = url.scheme == "https" ? env("HTTPS_PROXY", "https_proxy") : env("HTTP_PROXY", "http_proxy");
+  if (value.empty()) return std::nullopt;
+  if (no_proxy_matches(env("NO_PROXY", "no_proxy"), url)) return std::nullopt;
+  std::string text = value.find("://") == std::string::npos ? "http://" + value : value;
+  Proxy proxy;
+  // Credentials sit between "://" and '@'; Url::parse refuses them, so take them out first.
+  const size_t start = text.find("://") + 3;
+  const size_t at = text.find('@', start);
+  if (at != std::string::npos && at < text.find('/', start)) {
+    const std::string cred = text.substr(start, at - start);
+    const size_t colon = cred.find(':');
+    proxy.user = percent_decoded(cred.substr(0, colon));
+    if (colon != std::string::npos) proxy.password = percent_decoded(cred.substr(colon + 1));
+    text.erase(start, at - start + 1);
+  }
+  Url parsed;
+  try {
+    parsed = Url::parse(text);
+  } catch (const Error& e) {
+    throw Error(std::string("bad proxy setting (") + (url.scheme == "https" ? "HTTPS_PROXY" : "HTTP_PROXY") +
+                "): " + e.what());
+  }
+  if (parsed.scheme != "http")
+    throw Error("bad proxy setting: only http:// proxies are supported (got " + parsed.origin() + ")");
+  proxy.host = parsed.host;
+  proxy.port = parsed.port;
+  return proxy;
+}
 
 Url Url::parse(std::string_view text) {
   const std::string shown(text.substr(0, 200));
@@ -163,6 +243,10 @@ HttpResult http_get(const HttpGet& request) {
     client.set_keep_alive(false);
     client.set_connection_timeout(request.connect_timeout_s, 0);
     client.set_read_timeout(request.read_timeout_s, 0);
+    if (auto proxy = proxy_for(url, [](const char* n) { return std::getenv(n); })) {
+      client.set_proxy(proxy->host, proxy->port);
+      if (!proxy->user.empty()) client.set_proxy_basic_auth(proxy->user, proxy->password);
+    }
 
     httplib::Headers wire;
     for (const auto& [k, v] : headers) wire.emplace(k, v);

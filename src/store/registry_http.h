@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -28,6 +29,19 @@ struct Url {
   std::string origin() const;  // "https://host[:port]" (port only when not the default)
   std::string str() const { return origin() + target; }
 };
+
+// The proxy to reach `url` through, from the environment as curl and Go read
+// it: HTTPS_PROXY / https_proxy for https URLs, HTTP_PROXY / http_proxy for
+// http ones (a value without a scheme is taken as http://), none for hosts
+// NO_PROXY lists ("*", a host, or a domain matching its subdomains, with or
+// without a leading dot) and never for loopback hosts. `getenv` is injectable
+// for tests. user:password@ in the proxy URL goes in `user` and `password`.
+struct Proxy {
+  std::string host;
+  int port = 0;
+  std::string user, password;
+};
+std::optional<Proxy> proxy_for(const Url& url, const std::function<const char*(const char*)>& getenv);
 
 // Headers to send, in order. Names compare case-insensitively on the wire.
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;

@@ -220,6 +220,9 @@ void FakeRegistry::install_routes() {
                                                                       httplib::Response& res) {
     log(req);
     if (!authorized(&req, &res)) return;
+    // Registries choose the manifest format by Accept; Ollama asks for Docker's v2.
+    if (req.get_header_value("Accept").find("application/vnd.docker.distribution.manifest.v2+json") == std::string::npos)
+      return registry_error(res, 400, "MANIFEST_INVALID", "Accept must name the v2 manifest type");
     std::string text;
     {
       std::lock_guard lock(mu_);
@@ -278,6 +281,23 @@ void FakeRegistry::install_routes() {
       blob = it->second;
     }
     serve_bytes(name, blob, &res);
+  });
+
+  // A forward proxy for plain http (absolute-form targets): the request is
+  // logged with its full URL and answered by this registry as if sent to it.
+  server_->Get(R"(http://[^/]+(/.*))", [this, log](const httplib::Request& req, httplib::Response& res) {
+    log(req);
+    httplib::Client self("127.0.0.1", port_);
+    httplib::Headers headers;
+    for (const auto& [k, v] : req.headers)
+      if (k != "Host" && k != "REMOTE_ADDR" && k != "REMOTE_PORT" && k != "LOCAL_ADDR" && k != "LOCAL_PORT") headers.emplace(k, v);
+    auto r = self.Get(req.target.substr(req.target.find('/', 7)), headers);
+    if (!r) {
+      res.status = 502;
+      return;
+    }
+    res.status = r->status;
+    res.set_content(r->body, r->get_header_value("Content-Type"));
   });
 
   server_->Get("/token", [this, log](const httplib::Request& req, httplib::Response& res) {

@@ -3,7 +3,8 @@
 // in-process by httplib on an ephemeral loopback port, with knobs for the
 // failures a real one shows: a connection dropped mid-blob, a blob whose bytes
 // do not match its digest, redirects to a storage path with a signed query,
-// a bearer-token challenge, malformed manifests. Every request is logged so
+// a bearer-token challenge, malformed manifests. It also acts as a plain
+// http forward proxy (absolute-form request targets) for proxy tests. Every request is logged so
 // tests can check what the client asked for (Range, If-Range, Authorization).
 #include <cstdint>
 #include <filesystem>
