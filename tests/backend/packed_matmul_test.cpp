@@ -17,6 +17,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_kernels.h"
 #include "backend/cpu/packed.h"
 #include "core/quant/quant.h"
 #include "gguf/gguf.h"
@@ -182,6 +183,40 @@ TEST(PackedMatmul, BackendRebindAndRowViews) {
                   bound[size_t(tt * N + 3 + n)])
             << "view at t=" << tt << " n=" << n;
   }
+}
+
+}  // namespace
+}  // namespace kiln::cpu
+
+namespace kiln::cpu {
+namespace {
+
+// The AVX-512 activation quantizer writes the same bytes as the portable one
+// (so every ISA's integer dots agree), including zero and non-finite blocks.
+TEST(ActivationQuantizer, Avx512MatchesThePortableBytes) {
+  if (!have_avx512()) GTEST_SKIP() << "needs AVX-512";
+  std::mt19937 rng(11);
+  for (mm::ActFormat f : {mm::ActFormat::q8_32, mm::ActFormat::q8_256})
+    for (int64_t K : {256, 896, 4864}) {
+      if (f == mm::ActFormat::q8_256 && K % 256 != 0) continue;
+      const size_t rb = mm::act_row_bytes(f, K);
+      std::vector<uint8_t> a(rb * 4 + 64), b(rb * 4 + 64);
+      uint8_t* pa = a.data() + (64 - reinterpret_cast<uintptr_t>(a.data()) % 64) % 64;
+      uint8_t* pb = b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64;
+      std::memset(pa, 0, rb * 4);
+      std::memset(pb, 0, rb * 4);
+      const mm::Acts acts_a = mm::make_acts(f, K, pa), acts_b = mm::make_acts(f, K, pb);
+      auto x = random_x(4, K, rng);
+      for (int64_t k = 0; k < 64; ++k) x[size_t(K + k)] = 0.f;  // a zero block in row 1
+      x[size_t(2 * K + 40)] = INFINITY;                        // row 2: inf
+      x[size_t(3 * K + 3)] = NAN;                              // row 3: nan
+      for (int64_t t = 0; t < 4; ++t) {
+        mm::quantize_act_row(x.data() + t * K, acts_a, t);
+        mm::quantize_act_row_avx512(x.data() + t * K, acts_b, t);
+      }
+      // Compare field by field (nan scales compare by bits).
+      ASSERT_EQ(0, std::memcmp(pa, pb, rb * 4)) << "K=" << K << " format " << int(f);
+    }
 }
 
 }  // namespace

@@ -174,23 +174,18 @@ void paged_attention(const backend::Tensor& q, const backend::Tensor& k, const b
           const int head = un.kv_head * group_size + un.h0 + j;
           const float* qh = frow(q, t) + size_t(head) * hd;
           const int r = (t - un.q0) * nh + j;
+          const int64_t n_keys = last - first + 1;
+          for (int64_t kp = first; kp <= last; ++kp) sc[kp - first] = dot(qh, kbuf + size_t(kp - kb0) * hd, hd) * p.scale;
+          if (p.softcap > 0) tanh_cap(sc, n_keys, p.softcap);
           float bmax = neg_inf;
-          for (int64_t kp = first; kp <= last; ++kp) {
-            float s = dot(qh, kbuf + size_t(kp - kb0) * hd, hd) * p.scale;
-            if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
-            sc[kp - first] = s;
-            bmax = std::max(bmax, s);
-          }
+          for (int64_t i = 0; i < n_keys; ++i) bmax = std::max(bmax, sc[i]);
           const float m_new = std::max(mx[r], bmax);
           const float rescale = std::exp(mx[r] - m_new);  // 0 on the first visible block
           float* a = acc + size_t(r) * hd;
-          for (int d = 0; d < hd; ++d) a[d] *= rescale;
-          float sum = den[r] * rescale;
-          for (int64_t kp = first; kp <= last; ++kp) {
-            const float w = std::exp(sc[kp - first] - m_new);
-            sum += w;
-            scale_add(a, 1.0f, w, vbuf + size_t(kp - kb0) * hd, hd);
-          }
+          if (rescale != 1.0f)
+            for (int d = 0; d < hd; ++d) a[d] *= rescale;
+          const float sum = den[r] * rescale + exp_sub_sum(sc, n_keys, m_new);
+          for (int64_t kp = first; kp <= last; ++kp) scale_add(a, 1.0f, sc[kp - first], vbuf + size_t(kp - kb0) * hd, hd);
           mx[r] = m_new;
           den[r] = sum;
         }

@@ -266,15 +266,10 @@ void CpuBackend::glu(const Tensor& gate, const Tensor& up, backend::GluActivatio
       const float* g = frow(gate, r);
       const float* u = frow(up, r);
       float* o = frow(y, r);
-      if (act == backend::GluActivation::Silu) {
-        for (int64_t c = 0; c < gate.cols; ++c) o[c] = g[c] / (1.0f + std::exp(-g[c])) * u[c];
-      } else {
-        constexpr float kSqrt2OverPi = 0.79788456080286535588f;
-        for (int64_t c = 0; c < gate.cols; ++c) {
-          const float v = g[c];
-          o[c] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + 0.044715f * v * v))) * u[c];
-        }
-      }
+      if (act == backend::GluActivation::Silu)
+        silu_mul(g, u, o, gate.cols);
+      else
+        gelu_mul(g, u, o, gate.cols);
     }
   });
 }
@@ -282,11 +277,10 @@ void CpuBackend::glu(const Tensor& gate, const Tensor& up, backend::GluActivatio
 void CpuBackend::softcap(Tensor& x, float cap) {
   check_f32("softcap", x);
   if (!(cap > 0)) throw kiln::Error("softcap: cap must be positive, got " + std::to_string(cap));
-  const float inv = 1.0f / cap;
   for_rows(x.rows, x.cols * 8, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* v = frow(x, r);
-      for (int64_t c = 0; c < x.cols; ++c) v[c] = cap * std::tanh(v[c] * inv);
+      tanh_cap(v, x.cols, cap);
     }
   });
 }

@@ -127,10 +127,11 @@ void run(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w, G
   const int64_t n_bands = (N + n_band - 1) / n_band;
   const int64_t tasks = n_bands * t_bands;
 
+  const auto quantize = scratch.isa() >= MatmulIsa::avx512 ? mm::quantize_act_row_avx512 : mm::quantize_act_row;
   std::atomic<int64_t> next{0};
   auto body = [&](int ith, int nth) {
     if (fmt != mm::ActFormat::none) {
-      for (int64_t t = ith; t < T; t += nth) mm::quantize_act_row(job.xrow(t), job.acts, t);
+      for (int64_t t = ith; t < T; t += nth) quantize(job.xrow(t), job.acts, t);
       if (nth > 1) pool.barrier();
     }
     for (int64_t task = next.fetch_add(1, std::memory_order_relaxed); task < tasks;

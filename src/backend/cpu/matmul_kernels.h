@@ -64,6 +64,8 @@ Acts make_acts(ActFormat f, int64_t K, void* base);
 // Quantizes row t of acts from x (K values). Identical on every ISA: the
 // scale is amax / 127 and q = nearbyint(x * (127 / amax)), ties to even.
 void quantize_act_row(const float* x, const Acts& acts, int64_t t);
+// The same bytes with AVX-512 (avx512/vec_avx512.cpp).
+void quantize_act_row_avx512(const float* x, const Acts& acts, int64_t t);
 
 // One matmul as the kernels see it.
 struct Job {

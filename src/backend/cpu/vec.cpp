@@ -6,11 +6,20 @@
 #include "core/cpu_features.h"
 #include "core/fp16.h"
 
+#include <cmath>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
 namespace kiln::cpu {
+
+namespace avx512 {  // avx512/vec_avx512.cpp (compiled for AVX-512 whatever the build flags)
+void silu_mul(const float* g, const float* u, float* o, int64_t n);
+void gelu_mul(const float* g, const float* u, float* o, int64_t n);
+float exp_sub_sum(float* x, int64_t n, float sub);
+void tanh_cap(float* x, int64_t n, float cap);
+}  // namespace avx512
 
 namespace {
 
@@ -37,15 +46,45 @@ __attribute__((target("avx2,f16c"))) void f32_to_f16_f16c(const float* x, uint16
 }
 #endif
 
+void silu_mul_scalar(const float* g, const float* u, float* o, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+void gelu_mul_scalar(const float* g, const float* u, float* o, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = g[i];
+    o[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + 0.044715f * v * v))) * u[i];
+  }
+}
+float exp_sub_sum_scalar(float* x, int64_t n, float sub) {
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; ++i) sum += x[i] = std::exp(x[i] - sub);
+  return sum;
+}
+void tanh_cap_scalar(float* x, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
 struct Dispatch {
   void (*to_f32)(const uint16_t*, float*, int64_t) = f16_to_f32_scalar;
   void (*to_f16)(const float*, uint16_t*, int64_t) = f32_to_f16_scalar;
+  void (*silu)(const float*, const float*, float*, int64_t) = silu_mul_scalar;
+  void (*gelu)(const float*, const float*, float*, int64_t) = gelu_mul_scalar;
+  float (*exp_sub)(float*, int64_t, float) = exp_sub_sum_scalar;
+  void (*tanh)(float*, int64_t, float) = tanh_cap_scalar;
   Dispatch() {
 #if defined(__x86_64__)
     const runtime::CpuFeatures f = runtime::host_cpu_features();
     if (f.level() >= runtime::CpuLevel::avx2) {
       to_f32 = f16_to_f32_f16c;
       to_f16 = f32_to_f16_f16c;
+    }
+    if (f.level() >= runtime::CpuLevel::avx512) {
+      silu = avx512::silu_mul;
+      gelu = avx512::gelu_mul;
+      exp_sub = avx512::exp_sub_sum;
+      tanh = avx512::tanh_cap;
     }
 #endif
   }
@@ -59,6 +98,10 @@ const Dispatch& dispatch() {
 }  // namespace
 
 void f16_to_f32(const uint16_t* x, float* y, int64_t n) { dispatch().to_f32(x, y, n); }
+void silu_mul(const float* g, const float* u, float* o, int64_t n) { dispatch().silu(g, u, o, n); }
+void gelu_mul(const float* g, const float* u, float* o, int64_t n) { dispatch().gelu(g, u, o, n); }
+float exp_sub_sum(float* x, int64_t n, float sub) { return dispatch().exp_sub(x, n, sub); }
+void tanh_cap(float* x, int64_t n, float cap) { dispatch().tanh(x, n, cap); }
 void f32_to_f16(const float* x, uint16_t* y, int64_t n) { dispatch().to_f16(x, y, n); }
 
 }  // namespace kiln::cpu

@@ -29,6 +29,16 @@ inline void scale_add(float* y, float s, float a, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = y[i] * s + a * x[i];
 }
 
+// o[i] = silu(g[i]) * u[i] and o[i] = gelu_tanh(g[i]) * u[i] (o may alias g
+// or u). AVX-512 when the CPU has it: a polynomial e^x within ~2 ulp, so
+// results differ from the scalar reference (ops_ref) by a few ulp.
+void silu_mul(const float* g, const float* u, float* o, int64_t n);
+void gelu_mul(const float* g, const float* u, float* o, int64_t n);
+// x[i] = e^(x[i] - sub); returns the sum of the new x[i].
+float exp_sub_sum(float* x, int64_t n, float sub);
+// x[i] = cap * tanh(x[i] / cap).
+void tanh_cap(float* x, int64_t n, float cap);
+
 // IEEE half -> f32 for n values (exact; F16C when the CPU has it).
 void f16_to_f32(const uint16_t* x, float* y, int64_t n);
 // f32 -> IEEE half, round to nearest even (F16C when the CPU has it).
