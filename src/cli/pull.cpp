@@ -26,6 +26,7 @@ struct PullArgs {
 };
 
 // SIGINT asks the pull to stop; the downloader notices within one chunk.
+// request_stop() with no stop_callback registered is only atomic operations.
 std::stop_source* g_interrupt = nullptr;
 extern "C" void on_sigint(int) {
   if (g_interrupt) g_interrupt->request_stop();
@@ -44,6 +45,7 @@ void run_pull(const PullArgs& args) {
   g_interrupt = &stop;
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
+  sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills at once
   struct sigaction old {};
   ::sigaction(SIGINT, &sa, &old);
 

@@ -245,13 +245,17 @@ DownloadedFile download_to_partial(const HttpGet& base, const fs::path& partial_
       file.sync();
       throw Error("pull cancelled");
     }
+    // Waits before a retry, doubling the delay each time; a stop request ends the wait.
+    auto back_off = [&] {
+      for (auto waited = std::chrono::milliseconds(0); waited < delay; waited += std::chrono::milliseconds(20)) {
+        if (options.stop.stop_requested()) throw Error("pull cancelled");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      delay *= 2;
+    };
     if (r.failure == HttpFailure::Network) {
       if (attempt < options.retries) {
-        for (auto waited = std::chrono::milliseconds(0); waited < delay; waited += std::chrono::milliseconds(20)) {
-          if (options.stop.stop_requested()) throw Error("pull cancelled");
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        delay *= 2;
+        back_off();
         continue;
       }
       file.sync();
@@ -269,7 +273,10 @@ DownloadedFile download_to_partial(const HttpGet& base, const fs::path& partial_
       hash = std::make_unique<Sha256>();
       continue;
     }
-    if ((status == 429 || status >= 500) && attempt < options.retries) continue;
+    if ((status == 429 || status >= 500) && attempt < options.retries) {
+      back_off();  // a busy or failing server: try again later, resuming
+      continue;
+    }
     if (status < 200 || status >= 300) throw Error(base.url.str() + ": " + registry_error_text(r.response));
     if (expected_size && size != *expected_size)
       throw Error(base.url.str() + " ended after " + std::to_string(size) + " of " + std::to_string(*expected_size) + " bytes");
