@@ -177,7 +177,15 @@ class PatternParser {
     int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
     if (len == 0 || i_ + len > end_) fail("invalid UTF-8");
     uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(p_[i_ + k]) & 0x3F);
+    for (int k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(p_[i_ + k]);
+      if ((b & 0xC0) != 0x80) fail("invalid UTF-8");
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF (lead bytes F5-F7,
+    // found by fuzz_json) have no code point to write into the grammar.
+    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) fail("invalid UTF-8");
     i_ += len;
     return cp;
   }

@@ -227,3 +227,24 @@ TEST(JsonSchema, PatternsMatchStdRegex) {
 
 }  // namespace
 }  // namespace kiln::engine
+
+namespace kiln::engine {
+namespace {
+
+// Found by fuzz_json: the pattern reader accepted lead bytes F5-F7, giving
+// code points past U+10FFFF that the GBNF parser then refused. A pattern
+// (reachable raw through json_pattern_to_gbnf) must be well-formed UTF-8.
+TEST(JsonSchema, PatternRejectsMalformedUtf8) {
+  for (const char* bad : {"\xF7\xBF\xBF\xBF", "\xF4\x90\x80\x80", "\xC0\x80", "\xED\xA0\x80", "a\xC3("}) {
+    try {
+      json_pattern_to_gbnf(bad);
+      ADD_FAILURE() << "accepted a malformed pattern";
+    } catch (const kiln::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("invalid UTF-8"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(json_pattern_to_gbnf("caf\xC3\xA9[\xF0\x9F\x98\x80-\xF4\x8F\xBF\xBF]"));
+}
+
+}  // namespace
+}  // namespace kiln::engine
