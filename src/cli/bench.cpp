@@ -203,9 +203,13 @@ void print_table(const std::vector<TestResult>& results, const store::ModelInfo&
   auto line = [&](const std::vector<std::string>& row, bool header) {
     std::string out = "|";
     for (size_t c = 0; c < row.size(); ++c) {
-      const std::string pad(w[c] - width(row[c]), ' ');
+      const size_t pad = w[c] - width(row[c]);
       const bool left = c == 0 || c == 3 || header;
-      out += " " + (left ? row[c] + pad : pad + row[c]) + " |";
+      out.append(" ");
+      if (!left) out.append(pad, ' ');
+      out.append(row[c]);
+      if (left) out.append(pad, ' ');
+      out.append(" |");
     }
     std::printf("%s\n", out.c_str());
   };

@@ -177,6 +177,8 @@ void Repl::run() {
       answer(message);
     }
   }
+  // End of input (Ctrl-D): the newline keeps the shell's prompt off the ">>> " line.
+  out_ << "\n" << std::flush;
 }
 
 bool Repl::command(const std::string& line) {
@@ -205,7 +207,15 @@ void Repl::set_command(const std::string& args) {
       return;
     }
     try {
-      session_.set_parameter(name, value);
+      if (name == "stop") {
+        // Several stop strings separated by spaces replace the list, as in Ollama.
+        std::vector<std::string> stops;
+        std::istringstream words(value);
+        for (std::string w; words >> w;) stops.push_back(w);
+        session_.set_stops(std::move(stops));
+      } else {
+        session_.set_parameter(name, value);
+      }
       out_ << "Set parameter '" << name << "' to '" << value << "'\n";
     } catch (const kiln::Error& e) {
       out_ << "Couldn't set parameter: " << e.what() << "\n";

@@ -114,6 +114,16 @@ void Session::set_parameter(std::string_view name, std::string_view value) {
   user_params_ = std::move(params);
 }
 
+void Session::set_stops(std::vector<std::string> stops) {
+  Options next = options_;
+  next.stop.clear();
+  for (std::string& s : stops)
+    if (!s.empty()) next.stop.push_back(std::move(s));
+  validate(next);
+  user_params_["stop"] = next.stop;
+  options_ = std::move(next);
+}
+
 void Session::clear() {
   history_.clear();
   if (seq_) {

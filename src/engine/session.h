@@ -113,6 +113,8 @@ class Session {
   // changes. Changing num_ctx, num_batch or num_thread reloads the model
   // before the next answer.
   void set_parameter(std::string_view name, std::string_view value);
+  // Replaces the stop strings (REPL: "/set parameter stop a b c").
+  void set_stops(std::vector<std::string> stops);
   // Thinking on/off (the template's enable_thinking); unset: the template's default.
   void set_think(std::optional<bool> think) { think_ = think; }
 

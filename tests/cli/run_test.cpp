@@ -18,10 +18,11 @@ fs::path gemma_path() {
 // Runs kiln with `input` on stdin (run_kiln leaves stdin to the test runner).
 RunResult run_with_stdin(const StoreDir& dir, const std::vector<std::string>& args, const std::string& input) {
   dir.write_file("stdin.txt", input);
-  std::string cmd = "cd " + shell_quote(dir.dir().string()) + " && KILN_MODELS=" + shell_quote(dir.store().string()) +
-                    " exec " + shell_quote(KILN_BINARY);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " <stdin.txt >out.txt 2>err.txt";
+  std::string cmd = "cd ";
+  cmd.append(shell_quote(dir.dir().string())).append(" && KILN_MODELS=").append(shell_quote(dir.store().string()));
+  cmd.append(" exec ").append(shell_quote(KILN_BINARY));
+  for (const auto& a : args) cmd.append(" ").append(shell_quote(a));
+  cmd.append(" <stdin.txt >out.txt 2>err.txt");
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.signaled = WIFSIGNALED(status);
@@ -106,6 +107,7 @@ TEST_F(RunCommand, ReplThroughAPipe) {
       "/set parameter top_p 2\n"
       "/set parameter seed\n"
       "/set parameter seed 42\n"
+      "/set parameter stop <<A>> <<B>>\n"
       "/show parameters\n"
       "/set system \"\"\"You are\n"
       "a cat.\"\"\"\n"
@@ -129,7 +131,11 @@ TEST_F(RunCommand, ReplThroughAPipe) {
   EXPECT_NE(o.find("Usage: /set parameter <name> <value>"), std::string::npos);
   EXPECT_NE(o.find("Set parameter 'seed' to '42'"), std::string::npos);
   EXPECT_NE(o.find("Model defined parameters:"), std::string::npos);
-  EXPECT_NE(o.find("User defined parameters:"), std::string::npos);
+  const size_t user = o.find("User defined parameters:");
+  ASSERT_NE(user, std::string::npos);
+  // Two stop strings from one line (Ollama splits the value at spaces).
+  EXPECT_NE(o.find("\"<<A>>\"", user), std::string::npos) << o;
+  EXPECT_NE(o.find("\"<<B>>\"", user), std::string::npos) << o;
   EXPECT_NE(o.find("Set system message."), std::string::npos);
   EXPECT_NE(o.find("You are\na cat."), std::string::npos);  // /show system: both lines, quotes gone
   EXPECT_NE(o.find("Unknown command '/nonsense'"), std::string::npos);

@@ -168,9 +168,14 @@ TEST(Session, SetParameterValidatesAndChangesNothingOnError) {
   EXPECT_EQ(s.options(), before);
   EXPECT_TRUE(s.user_parameters().empty());
   EXPECT_FLOAT_EQ(s.options().temperature, 0.5f);  // the model's parameter over the default
+  EXPECT_THROW(s.set_stops(std::vector<std::string>(65, "x")), kiln::Error);  // at most 64
+  EXPECT_EQ(s.options(), before);
+  s.set_parameter("stop", "a");
+  s.set_stops({"b", "c"});  // replaces, where a stop PARAMETER appends
+  EXPECT_EQ(s.options().stop, (std::vector<std::string>{"b", "c"}));
   s.set_parameter("top_k", "5");
   EXPECT_EQ(s.options().top_k, 5);
-  EXPECT_EQ(s.user_parameters(), nlohmann::json({{"top_k", 5}}));
+  EXPECT_EQ(s.user_parameters(), nlohmann::json({{"stop", {"b", "c"}}, {"top_k", 5}}));
 }
 
 TEST(Session, RunnerOptionsReloadTheModel) {
