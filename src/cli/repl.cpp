@@ -8,6 +8,7 @@
 
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "engine/json_schema.h"
 #include "gguf/gguf.h"
 #include "store/humanize.h"
 #include "store/model_info.h"
@@ -45,6 +46,15 @@ void print_params(std::ostream& out, const nlohmann::json& params) {
 }
 
 }  // namespace
+
+std::shared_ptr<const engine::Grammar> format_grammar(const std::string& format) {
+  if (format.empty()) return nullptr;
+  if (format == "json") return engine::Grammar::parse(engine::json_object_gbnf());
+  const auto schema = nlohmann::ordered_json::parse(format, nullptr, false);
+  if (schema.is_discarded() || !schema.is_object())
+    throw Error("invalid format '" + format + "': use json or a JSON schema object");
+  return engine::json_schema_grammar(schema);
+}
 
 std::atomic<bool>& interrupt_flag() {
   static std::atomic<bool> flag{false};
@@ -231,6 +241,16 @@ void Repl::set_command(const std::string& args) {
   } else if (what == "quiet") {
     options_.verbose = false;
     out_ << "Set 'quiet' mode.\n";
+  } else if (what == "format") {
+    try {
+      session_.set_grammar(format_grammar(rest));
+      out_ << "Set format to '" << rest << "' mode.\n";
+    } catch (const kiln::Error& e) {
+      out_ << "Couldn't set format: " << e.what() << "\n";
+    }
+  } else if (what == "noformat") {
+    session_.set_grammar(nullptr);
+    out_ << "Disabled format.\n";
   } else if (what == "think" || what == "nothink") {
     session_.set_think(what == "think");
     out_ << "Set '" << what << "' mode.\n";
@@ -289,6 +309,8 @@ void Repl::help(const std::string& topic) {
     out_ << "Available Commands:\n"
             "  /set parameter ...     Set a parameter\n"
             "  /set system <string>   Set system message\n"
+            "  /set format json       Enable JSON mode (or a JSON schema)\n"
+            "  /set noformat          Disable formatting\n"
             "  /set think             Enable thinking (models whose template has it)\n"
             "  /set nothink           Disable thinking\n"
             "  /set verbose           Show LLM stats\n"

@@ -11,8 +11,10 @@
 // leave. Ctrl-D (end of input) or /bye exits.
 #include <atomic>
 #include <iosfwd>
+#include <memory>
 #include <string>
 
+#include "engine/grammar.h"
 #include "engine/session.h"
 #include "store/model_view.h"
 
@@ -22,6 +24,10 @@ struct ReplOptions {
   bool verbose = false;        // timings after each answer
   bool hide_thinking = false;  // do not print the thinking block
 };
+
+// Ollama's format: "json" (any JSON object) or a JSON schema as text; ""
+// gives nullptr (free text). Throws kiln::Error for anything else.
+std::shared_ptr<const engine::Grammar> format_grammar(const std::string& format);
 
 // Set by the SIGINT handler; cleared by the REPL once handled.
 std::atomic<bool>& interrupt_flag();

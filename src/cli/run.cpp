@@ -31,6 +31,7 @@ struct RunArgs {
   bool verbose = false;
   bool nowordwrap = false;
   std::string keepalive;
+  std::string format;
   bool think = false, nothink = false, hide_thinking = false;
   bool interactive = false;
 };
@@ -87,8 +88,10 @@ void run_command(const RunArgs& a) {
     if (!piped.empty()) prompt = prompt.empty() ? piped : piped + " " + prompt;
   }
 
+  const auto grammar = format_grammar(a.format);  // a bad format fails before the model loads
   const store::ModelView view = resolve_model(a.model);
   engine::Session session(setup_of(view));
+  session.set_grammar(grammar);
   if (a.think) session.set_think(true);
   if (a.nothink) session.set_think(false);
 
@@ -119,6 +122,7 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--nowordwrap", args->nowordwrap, "Don't wrap words to the next line (kiln never wraps)");
   cmd->add_option("--keepalive", args->keepalive,
                   "How long a server keeps the model loaded (accepted; kiln run loads the model itself)");
+  cmd->add_option("--format", args->format, "Response format: json, or a JSON schema");
   cmd->add_flag("--think,!--nothink", args->think,
                 "Enable thinking for models whose template has it (--think=false or --nothink: disable)");
   cmd->add_flag("--hidethinking", args->hide_thinking, "Don't print the thinking block");

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "engine/grammar_mask.h"
 #include "engine/sampling.h"
 #include "gguf/gguf.h"
 #include "kv/kv_cache.h"
@@ -112,6 +113,15 @@ void Session::set_parameter(std::string_view name, std::string_view value) {
   if (all.contains(std::string(name))) params[std::string(name)] = all[std::string(name)];
   options_ = std::move(next);
   user_params_ = std::move(params);
+}
+
+void Session::set_grammar(std::shared_ptr<const Grammar> grammar) {
+  masker_.reset();
+  grammar_ = std::move(grammar);
+  if (!grammar_) return;
+  if (!trie_) trie_ = std::make_shared<const TokenTrie>(engine_->tokenizer());
+  masker_ = std::make_unique<TokenMasker>(grammar_, trie_);
+  mask_.assign(masker_->mask_words(), 0);
 }
 
 void Session::set_stops(std::vector<std::string> stops) {

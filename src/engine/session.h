@@ -39,6 +39,9 @@ class ChatTemplate;
 namespace kiln::engine {
 
 class SamplingWorkspace;
+class Grammar;
+class TokenTrie;
+class TokenMasker;
 
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant"
@@ -115,6 +118,11 @@ class Session {
   void set_parameter(std::string_view name, std::string_view value);
   // Replaces the stop strings (REPL: "/set parameter stop a b c").
   void set_stops(std::vector<std::string> stops);
+  // Constrains answers to a grammar (Ollama's format: "json" is
+  // json_object_gbnf(), a schema json_schema_grammar()); nullptr: free text.
+  // End of generation is allowed only where the grammar is complete.
+  void set_grammar(std::shared_ptr<const Grammar> grammar);
+  bool has_grammar() const { return grammar_ != nullptr; }
   // Thinking on/off (the template's enable_thinking); unset: the template's default.
   void set_think(std::optional<bool> think) { think_ = think; }
 
@@ -177,6 +185,14 @@ class Session {
   std::string template_origin_;
   std::unique_ptr<tmpl::ChatTemplate> template_;
   std::optional<ThinkingTags> thinking_tags_;
+
+  // Structured output: the grammar, the vocabulary trie (built once, on the
+  // first grammar), the per-grammar mask cache, and per-step buffers.
+  std::shared_ptr<const Grammar> grammar_;
+  std::shared_ptr<const TokenTrie> trie_;
+  std::unique_ptr<TokenMasker> masker_;
+  std::vector<uint64_t> mask_;
+  std::vector<float> masked_logits_;
 };
 
 }  // namespace kiln::engine

@@ -2,8 +2,11 @@
 // decode, cut stop strings and split thinking, streaming through the sink.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "core/error.h"
+#include "engine/grammar_mask.h"
+#include "engine/grammar_matcher.h"
 #include "engine/sampling.h"
 #include "engine/session.h"
 #include "engine/stop.h"
@@ -110,6 +113,22 @@ Reply Session::run(std::span<const int32_t> prompt, TextSink sink, const std::at
     deliver(out.content, false);
   };
 
+  // Structured output: tokens the grammar does not allow get -inf.
+  std::optional<GrammarMatcher> matcher;
+  if (grammar_) {
+    matcher.emplace(grammar_);
+    masked_logits_.resize(size_t(engine_->n_vocab()));
+  }
+  auto constrain = [&](std::span<const float> row) -> std::span<const float> {
+    if (!matcher) return row;
+    masker_->fill_mask(*matcher, mask_);
+    const size_t n = std::min(row.size(), mask_.size() * 64);
+    std::fill(masked_logits_.begin(), masked_logits_.end(), -std::numeric_limits<float>::infinity());
+    for (size_t i = 0; i < n; ++i)
+      if ((mask_[i >> 6] >> (i & 63)) & 1u) masked_logits_[i] = row[i];
+    return masked_logits_;
+  };
+
   const int64_t t_eval = now_ns();
   const kv::SeqId seq = *seq_;
   const int64_t limit = options_.num_predict;  // > 0: at most that many; -1, -2: until the context is full
@@ -118,11 +137,12 @@ Reply Session::run(std::span<const int32_t> prompt, TextSink sink, const std::at
       r.reason = DoneReason::Cancelled;
       break;
     }
-    const int32_t token = sampler.sample(logits);
+    const int32_t token = sampler.sample(constrain(logits));
     if (tk.is_eog(token)) {
       r.reason = DoneReason::Stop;
       break;
     }
+    if (matcher) matcher->accept(tk.piece(token));
     r.tokens.push_back(token);
     const std::string piece = decoder.push(token);
     if (!piece.empty()) {

@@ -173,6 +173,15 @@ TEST_F(RunCommand, ReplAnswersKeepTheConversation) {
   EXPECT_LT(prompt_counts[1], prompt_counts[0]);
 }
 
+TEST_F(RunCommand, FormatJson) {
+  const RunResult r = run_with_stdin(*dir_, {"run", "g", "--format", "json", "A cat as JSON."}, "");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, 1), "{") << r.out;  // the grammar allows nothing else first
+  const RunResult bad = run_with_stdin(*dir_, {"run", "g", "--format", "xml", "hi"}, "");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("invalid format 'xml'"), std::string::npos) << bad.err;
+}
+
 TEST(RunErrors, UnknownModel) {
   StoreDir dir("run-unknown");
   const RunResult r = dir.kiln({"run", "nosuchmodel", "hi"});

@@ -11,6 +11,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "engine/grammar.h"
+#include "engine/json_schema.h"
 #include "kv/kv_cache.h"
 
 namespace kiln::engine {
@@ -222,6 +224,24 @@ TEST(Session, SystemMessageReachesThePrompt) {
   const std::string text = s.render({{"user", "Hi"}});
   EXPECT_EQ(text.find("pirate"), std::string::npos);
   EXPECT_NE(text.find("You are a poet."), std::string::npos);
+}
+
+TEST(Session, GrammarConstrainsTheAnswerToTheSchema) {
+  REQUIRE_GEMMA();
+  Session s(gemma({{"num_predict", 64}, {"seed", 3}}));
+  s.set_grammar(json_schema_grammar(nlohmann::ordered_json::parse(
+      R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
+          "age": {"type": "integer", "minimum": 0, "maximum": 99}}, "required": ["name", "age"]})")));
+  const Reply r = chat(s, "A cat called Tom, aged 3, as JSON.");
+  ASSERT_EQ(r.reason, DoneReason::Stop) << r.content;  // ended by EOG, allowed only once the object closed
+  const auto j = nlohmann::json::parse(r.content);
+  ASSERT_TRUE(j.is_object()) << r.content;
+  EXPECT_TRUE(j["name"].is_string());
+  EXPECT_TRUE(j["age"].is_number_integer());
+  EXPECT_EQ(j.size(), 2u);
+  // Back to free text.
+  s.set_grammar(nullptr);
+  EXPECT_FALSE(s.has_grammar());
 }
 
 TEST(Session, NotAModelIsAnError) {
