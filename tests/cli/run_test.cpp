@@ -182,6 +182,36 @@ TEST_F(RunCommand, FormatJson) {
   EXPECT_NE(bad.err.find("invalid format 'xml'"), std::string::npos) << bad.err;
 }
 
+TEST_F(RunCommand, ThinkingIsFramedHiddenOrTurnedOff) {
+  // A Qwen3-style template around gemma's turns: the generation prompt opens
+  // a <think> block unless enable_thinking is false, which closes it at once.
+  dir_->write_file("Modelfile.think",
+                   "FROM g\nTEMPLATE \"\"\"{{ bos_token }}{% for m in messages %}<start_of_turn>user\n"
+                   "{{ m.content }}<end_of_turn>\n{% endfor %}<start_of_turn>model\n"
+                   "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n"
+                   "{% else %}<think>\n{% endif %}\"\"\"\n");
+  const RunResult created = dir_->kiln({"create", "thinker", "-f", "Modelfile.think"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+
+  // Gemma never closes the block, so the whole answer is thinking.
+  const RunResult shown = run_with_stdin(*dir_, {"run", "thinker", "Why is the sky blue?"}, "");
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(shown.out.rfind("Thinking...\n", 0), 0u) << shown.out;
+  EXPECT_NE(shown.out.find("...done thinking."), std::string::npos) << shown.out;
+
+  const RunResult hidden = run_with_stdin(*dir_, {"run", "thinker", "--hidethinking", "Why is the sky blue?"}, "");
+  ASSERT_EQ(hidden.exit_code, 0) << hidden.err;
+  EXPECT_EQ(hidden.out, "\n");  // nothing but the final newline
+
+  // Thinking off: the template closes the block, the answer is content.
+  const RunResult off = run_with_stdin(*dir_, {"run", "thinker", "--think=false", "Why is the sky blue?"}, "");
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_EQ(off.out.find("Thinking..."), std::string::npos) << off.out;
+  EXPECT_GT(off.out.size(), 2u);
+  const RunResult nothink = run_with_stdin(*dir_, {"run", "thinker", "--nothink", "Why is the sky blue?"}, "");
+  EXPECT_EQ(nothink.out, off.out);
+}
+
 TEST(RunErrors, UnknownModel) {
   StoreDir dir("run-unknown");
   const RunResult r = dir.kiln({"run", "nosuchmodel", "hi"});
