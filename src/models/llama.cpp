@@ -64,19 +64,12 @@ class Llama final : public Model {
       be.matmul(b.h, L.wq, b.q);
       be.matmul(b.h, L.wk, b.k);
       be.matmul(b.h, L.wv, b.v);
-      const backend::RopeParams rope = rope_params(c, il, factors);
-      be.rope(b.q, s.positions, rope);
-      be.rope(b.k, s.positions, rope);
-      be.attention(b.q, b.k, b.v, cache, *in.meta,
-                   {il, int(c.n_head), int(c.n_head_kv), int(c.head_dim), c.query_scale, c.attn_softcap}, b.att);
+      rope_and_attend(be, cache, *in.meta, c, il, factors, s.positions, b);  // b.att
       be.matmul(b.att, L.wo, b.h);
       be.add(x, b.h, x);
       // MLP
       be.rms_norm(x, L.ffn_norm, c.rms_eps, b.h);
-      be.matmul(b.h, L.gate, b.gate);
-      be.matmul(b.h, L.up, b.up);
-      be.glu(b.gate, b.up, backend::GluActivation::Silu, b.gate);
-      be.matmul(b.gate, L.down, b.h);
+      gated_mlp(be, b, L.gate, L.up, L.down, backend::GluActivation::Silu);  // b.h = down(act(gate h) * up h)
       be.add(x, b.h, x);
     }
     return output_logits(be, c, s, x, output_norm_, output_);

@@ -78,4 +78,21 @@ backend::RopeParams rope_params(const ModelConfig& c, int layer, const float* fr
   return p;
 }
 
+void gated_mlp(backend::Backend& be, LayerBuffers& b, const backend::Tensor& gate, const backend::Tensor& up,
+               const backend::Tensor& down, backend::GluActivation act) {
+  be.matmul(b.h, gate, b.gate);
+  be.matmul(b.h, up, b.up);
+  be.glu(b.gate, b.up, act, b.gate);
+  be.matmul(b.gate, down, b.h);
+}
+
+void rope_and_attend(backend::Backend& be, kv::KvCache& cache, const kv::BatchMetadata& meta, const ModelConfig& c,
+                     int il, const float* freq_factors, const backend::Tensor& positions, LayerBuffers& b) {
+  const backend::RopeParams rope = rope_params(c, il, freq_factors);
+  be.rope(b.q, positions, rope);
+  be.rope(b.k, positions, rope);
+  be.attention(b.q, b.k, b.v, cache, meta,
+               {il, int(c.n_head), int(c.n_head_kv), int(c.head_dim), c.query_scale, c.attn_softcap}, b.att);
+}
+
 }  // namespace kiln::models

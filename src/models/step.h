@@ -32,6 +32,16 @@ LayerBuffers layer_buffers(backend::Backend& be, const ModelConfig& c, int64_t n
 backend::Tensor output_logits(backend::Backend& be, const ModelConfig& c, const StepTensors& s,
                               const backend::Tensor& x, const backend::Tensor& norm, const backend::Tensor& head);
 
+// The gated MLP on the normed input in b.h: b.h = down(act(gate b.h) * up b.h),
+// through b.gate and b.up.
+void gated_mlp(backend::Backend& be, LayerBuffers& b, const backend::Tensor& gate, const backend::Tensor& up,
+               const backend::Tensor& down, backend::GluActivation act);
+
+// Rotates b.q and b.k for layer il, stores K/V in the cache and attends:
+// b.att = attention(q, k, v) with the model's heads, query scale and softcap.
+void rope_and_attend(backend::Backend& be, kv::KvCache& cache, const kv::BatchMetadata& meta, const ModelConfig& c,
+                     int il, const float* freq_factors, const backend::Tensor& positions, LayerBuffers& b);
+
 // Rope settings of a layer (gemma3's local layers use their own base).
 backend::RopeParams rope_params(const ModelConfig& c, int layer, const float* freq_factors);
 
