@@ -14,30 +14,13 @@
 
 #include "core/error.h"
 #include "engine/grammar.h"
+#include "tokenizer/utf8.h"
 
 namespace kiln::engine {
 namespace {
 
 bool is_word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 class Parser {
@@ -205,7 +188,7 @@ class Parser {
         std::string bytes;
         while (!eof() && peek() != '"') {
           if (peek() == '\n') fail("unterminated string literal", at);
-          append_utf8(bytes, parse_char());
+          tok::utf8::append_code_point(bytes, parse_char());
         }
         if (eof()) fail("unterminated string literal", at);
         ++pos_;

@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "engine/grammar.h"
+#include "tokenizer/utf8.h"
 #include "engine/json_schema.h"
 
 namespace kiln::engine {
@@ -40,24 +41,6 @@ std::string gbnf_literal(std::string_view bytes) {
   return out + "\"";
 }
 
-void utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // How a code point is written inside a JSON string (one fixed form each).
 std::string json_encoded(uint32_t cp) {
   switch (cp) {
@@ -76,7 +59,7 @@ std::string json_encoded(uint32_t cp) {
     snprintf(buf, sizeof buf, "\\u%04x", cp);
     return buf;
   }
-  utf8(out, cp);
+  tok::utf8::append_code_point(out, cp);
   return out;
 }
 
