@@ -3,12 +3,16 @@
 // writes, and the version the server reports.
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 
+#include "core/metrics.h"
 #include "store/model_store.h"
 
 namespace kiln::server {
+
+class ModelPool;
 
 struct ApiState {
   explicit ApiState(std::filesystem::path models_root, std::string version_text)
@@ -21,6 +25,11 @@ struct ApiState {
   // rename, so a reader sees the old or the new file, never half of one.
   std::mutex write_mutex;
   std::string version;
+  // Counters and histograms for GET /metrics (requests, tokens, latencies,
+  // queue depth, KV blocks, prefix-cache hits).
+  metrics::Registry metrics;
+  // The loaded models (generation routes lease from it). Set by ApiServer.
+  std::shared_ptr<ModelPool> models;
   // Error lines for failures that are not the client's (null: silent).
   std::function<void(const std::string&)> log;
 };

@@ -1,0 +1,139 @@
+#pragma once
+// The models `kiln serve` has loaded: each one a Scheduler (engine + KV cache
+// + batching thread) plus what the store says about it (template, system
+// prompt, parameters). Requests lease a model; the pool loads it on first use,
+// keeps it for keep_alive after the last lease ends (Ollama: default 5m, 0
+// unloads as soon as it is idle, negative keeps it forever), and unloads the
+// least recently used idle models when a new one would exceed the memory
+// budget or the model count. /api/ps reads ps().
+//
+// Runner options (num_ctx, num_batch, num_thread) fix how a model is loaded:
+// a request whose num_ctx fits the loaded context is served by it without a
+// reload (its sequences are limited to its own num_ctx); a larger num_ctx or a
+// different num_batch/num_thread reloads the model once it is idle (requests
+// wait for that).
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/options.h"
+#include "engine/scheduler.h"
+#include "engine/thinking.h"
+#include "store/model_store.h"
+#include "store/model_view.h"
+
+namespace kiln::tmpl {
+class ChatTemplate;
+}
+namespace kiln::metrics {
+class Registry;
+}
+
+namespace kiln::server {
+
+using Clock = std::chrono::system_clock;
+
+// Ollama's keep_alive: a duration string ("5m", "1h30m", "300ms", "-1m") or a
+// number of seconds; negative = forever, 0 = unload when idle.
+struct KeepAlive {
+  std::chrono::nanoseconds duration{std::chrono::minutes(5)};
+  bool forever() const { return duration.count() < 0; }
+};
+// Parses a request's keep_alive value (null: nullopt = the server default).
+// Throws HttpError 400 for anything else ("time: invalid duration ...").
+std::optional<KeepAlive> parse_keep_alive(const nlohmann::json& value);
+
+// One loaded model. Everything but `scheduler`'s internals is immutable after
+// load, so handlers read it without locks while they hold a lease.
+struct LoadedModel {
+  std::string name;           // canonical display name, "gemma3:270m"
+  std::string digest;         // manifest digest "sha256:..." (Ollama's model digest)
+  store::ModelView view;      // template, system, parameters, messages
+  engine::Options runner;     // the runner options it was loaded with
+  std::unique_ptr<tmpl::ChatTemplate> chat_template;  // null: the model has none (plain text prompts)
+  std::optional<engine::ThinkingTags> thinking;       // the template's thinking tags, if any
+  std::unique_ptr<engine::Scheduler> scheduler;
+  uint64_t size_bytes = 0;     // weights + KV cache + per-step memory
+  int context_length = 0;      // tokens per sequence it was loaded for
+};
+
+struct PsEntry {
+  std::string name;
+  std::string digest;
+  uint64_t size_bytes = 0;
+  uint64_t size_vram = 0;
+  int context_length = 0;
+  std::optional<Clock::time_point> expires_at;  // nullopt: while in use or kept forever
+  nlohmann::ordered_json details;               // as /api/tags' details
+};
+
+struct PoolConfig {
+  uint64_t memory_budget_bytes = 0;  // 0: 3/4 of physical memory (KILN_MAX_MEMORY)
+  int max_loaded = 3;                // KILN_MAX_LOADED_MODELS
+  int num_parallel = 4;              // KILN_NUM_PARALLEL: sequences per model
+  size_t max_queue = 512;            // KILN_MAX_QUEUE: waiting requests per model
+  KeepAlive default_keep_alive;      // KILN_KEEP_ALIVE
+  std::string backend = "cpu";
+  metrics::Registry* metrics = nullptr;
+};
+
+class ModelPool {
+ public:
+  ModelPool(store::ModelStore& store, PoolConfig config);
+  ~ModelPool();  // unloads everything
+  ModelPool(const ModelPool&) = delete;
+  ModelPool& operator=(const ModelPool&) = delete;
+
+  // Keeps a model loaded while it lives. Ending a lease sets the model's
+  // expiry from the lease's keep_alive.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&&) noexcept;
+    Lease& operator=(Lease&&) noexcept;
+    ~Lease();
+    LoadedModel& operator*() const { return *model_; }
+    LoadedModel* operator->() const { return model_.get(); }
+    int64_t load_ns() const { return load_ns_; }  // time this acquire spent loading (0: was loaded)
+
+   private:
+    friend class ModelPool;
+    ModelPool* pool_ = nullptr;
+    std::shared_ptr<LoadedModel> model_;
+    std::optional<KeepAlive> keep_alive_;
+    int64_t load_ns_ = 0;
+  };
+
+  // The named stored model, loaded for these runner options. Throws HttpError
+  // 404 ("model 'x' not found") for an unknown name, 400 for options out of
+  // range, 507/500-class HttpError when it cannot fit even after unloading
+  // every idle model. Blocks while the model loads.
+  Lease acquire(const std::string& name, const engine::Options& runner, std::optional<KeepAlive> keep_alive);
+  // Unloads a model as soon as no lease holds it (keep_alive 0 with an empty
+  // prompt, `kiln stop`). False when it is not loaded.
+  bool unload(const std::string& name);
+  std::vector<PsEntry> ps() const;
+
+ private:
+  struct Entry;
+  void release(const std::shared_ptr<LoadedModel>& model, std::optional<KeepAlive> keep_alive);
+  void reaper_main();
+
+  store::ModelStore& store_;
+  PoolConfig config_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Entry>> entries_;
+  bool stop_ = false;
+  std::thread reaper_;
+};
+
+}  // namespace kiln::server
