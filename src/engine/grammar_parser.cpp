@@ -11,6 +11,7 @@
 // matched as its UTF-8 bytes. One leniency over llama.cpp: a line that starts
 // with | continues the previous rule.
 #include <algorithm>
+#include <optional>
 
 #include "core/error.h"
 #include "engine/grammar.h"
@@ -177,11 +178,33 @@ class Parser {
     Sequence seq;
     size_t item_start = 0;  // where the last item's symbols begin in seq
     bool have_item = false;
+    // The last item when it was just quantified by *, + or ?: another of
+    // those right after it is folded into one repetition (x++ is x+, x+* and
+    // x*+ are x*). Nested repetitions of one item are ambiguous, and the
+    // matcher's stack count grows exponentially with their depth.
+    struct Quantified {
+      Sequence item;
+      int min, max;
+    };
+    std::optional<Quantified> last_simple;
     for (;;) {
       skip_space(nested);
       if (eof()) break;
       char c = peek();
       size_t at = pos_;
+      const bool simple_quantifier = c == '*' || c == '+' || c == '?';
+      if (!simple_quantifier) {
+        if (c != '{') last_simple.reset();
+      } else if (last_simple) {
+        ++pos_;
+        const int min = c == '+' ? 1 : 0, max = c == '?' ? 1 : -1;
+        // (x{a,b}){c,d} with a, c in {0, 1} and b, d in {1, inf} is x{a*c, b*d}.
+        last_simple->min *= min;
+        last_simple->max = (last_simple->max < 0 || max < 0) ? -1 : last_simple->max * max;
+        seq.resize(item_start);
+        b_.append_repeat(seq, last_simple->item, last_simple->min, last_simple->max, base);
+        continue;
+      }
       if (c == '"') {
         ++pos_;
         item_start = seq.size();
@@ -278,6 +301,8 @@ class Parser {
         Sequence item(seq.begin() + static_cast<std::ptrdiff_t>(item_start), seq.end());
         seq.resize(item_start);
         b_.append_repeat(seq, item, min, max, base);
+        if (c != '{') last_simple = Quantified{std::move(item), min, max};
+        else last_simple.reset();
         continue;  // a repeated item can be repeated again: x** is legal
       } else if (c == '<') {
         fail("token references (<...>) are not supported");

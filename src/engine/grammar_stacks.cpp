@@ -2,6 +2,10 @@
 // one consumed byte at a time.
 #include "engine/grammar_stacks.h"
 
+#include <string>
+
+#include "core/error.h"
+
 namespace kiln::engine::detail {
 
 void StackEngine::begin_step(uint32_t expected_nodes) {
@@ -58,7 +62,14 @@ uint32_t StackEngine::node_for(uint32_t pos, uint32_t parent) {
 
 void StackEngine::run(StepResult& r) {
   r.heads_begin = static_cast<uint32_t>(heads_.size());
+  uint32_t expansions = 0;
   while (!work_.empty()) {
+    // An ambiguous grammar (nested repetitions of one item, alternatives
+    // that match the same text) can multiply the stacks at every byte; a
+    // user's grammar must not be able to stall the server that way.
+    if (++expansions > kMaxExpansionsPerStep)
+      throw kiln::Error("grammar is too ambiguous: more than " + std::to_string(kMaxExpansionsPerStep) +
+                        " parse states after one byte (simplify nested repetitions such as (x+)+)");
     const Work w = work_.back();
     work_.pop_back();
     Slot& s = slot(w.pos, w.parent);

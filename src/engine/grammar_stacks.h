@@ -27,6 +27,9 @@ namespace kiln::engine::detail {
 inline constexpr uint32_t kRootParent = 0xFFFFFFFFu;     // below the start rule
 inline constexpr uint32_t kOutsideParent = 0xFFFFFFFEu;  // context the mask cache does not see
 inline constexpr uint32_t kNoNode = 0xFFFFFFFDu;
+// Symbol expansions one step may take before the grammar is rejected as too
+// ambiguous (JSON-schema grammars stay below a few hundred).
+inline constexpr uint32_t kMaxExpansionsPerStep = 1u << 16;
 
 struct Node {
   uint32_t pos;

@@ -2,6 +2,7 @@
 // names the line and column (or the rule) of the problem.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 #include "core/error.h"
@@ -70,6 +71,45 @@ TEST(GrammarParser, RepetitionForms) {
   EXPECT_FALSE(matches(g, "aabcf"));     // c{2,}
   EXPECT_FALSE(matches(g, "aabccdddf"));  // d{,2}
   EXPECT_FALSE(matches(g, "aabcc"));     // f+
+}
+
+TEST(GrammarParser, StackedQuantifiersFoldIntoOne) {
+  // x++ is x+, x+* / x*+ / x?+ / x+? are x*, x?? is x?: same language, and
+  // the matcher stays linear (13 nested '+' used to take the matcher > 40 s).
+  EXPECT_TRUE(matches(Grammar::parse(R"(root ::= "a"++)"), "aaa"));
+  EXPECT_FALSE(matches(Grammar::parse(R"(root ::= "a"++)"), ""));
+  EXPECT_TRUE(matches(Grammar::parse(R"(root ::= "a"+* "b")"), "b"));
+  EXPECT_TRUE(matches(Grammar::parse(R"(root ::= "a"?+ "b")"), "aaab"));
+  EXPECT_TRUE(matches(Grammar::parse(R"(root ::= "a"?? "b")"), "ab"));
+  EXPECT_FALSE(matches(Grammar::parse(R"(root ::= "a"?? "b")"), "aab"));
+  EXPECT_TRUE(matches(Grammar::parse(R"(root ::= "a"+ + "b")"), "aab"));  // spaces between are the same
+  // A counted repetition after a simple one keeps its meaning: (a+){2} needs two a's.
+  EXPECT_FALSE(matches(Grammar::parse(R"(root ::= "a"+{2})"), "a"));
+  EXPECT_TRUE(matches(Grammar::parse(R"(root ::= "a"+{2})"), "aaa"));
+
+  auto g = Grammar::parse("root ::= [a-z] +++++++++++++");
+  GrammarMatcher m(g);
+  EXPECT_TRUE(m.accept(std::string(4000, 'q')));  // linear: instant
+  EXPECT_TRUE(m.is_complete());
+}
+
+TEST(GrammarParser, AmbiguousGrammarsFailInsteadOfStalling) {
+  // Nested groups are not folded; the matcher caps its work per byte and
+  // says why, so a hostile grammar costs a bounded amount of time.
+  std::string nested = "\"a\"";
+  for (int i = 0; i < 14; ++i) nested = "(" + nested + "+ | \"a\")+";
+  auto g = Grammar::parse("root ::= " + nested);
+  GrammarMatcher m(g);
+  const auto start = std::chrono::steady_clock::now();
+  std::string error;
+  try {
+    for (int i = 0; i < 64; ++i) ASSERT_TRUE(m.accept_byte('a'));
+  } catch (const kiln::Error& e) {
+    error = e.what();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 5.0);
+  if (!error.empty()) EXPECT_NE(error.find("too ambiguous"), std::string::npos) << error;
 }
 
 TEST(GrammarParser, GroupsLiteralsAndComments) {
