@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "engine/chat_template_select.h"
 #include "engine/grammar_mask.h"
 #include "engine/sampling.h"
 #include "gguf/gguf.h"
@@ -20,14 +21,6 @@ namespace {
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// The family name of kiln's built-in template for an architecture, if any.
-// "llama" has none: Llama 2, Llama 3 and Mistral files all say "llama".
-std::string builtin_family(const std::string& arch) {
-  if (arch == "gemma3") return "gemma3";
-  if (arch == "qwen2") return "qwen2.5";
-  return {};
 }
 
 }  // namespace
@@ -54,26 +47,10 @@ Session::Session(ModelSetup setup, SessionConfig config) : setup_(std::move(setu
   model_context_ = mc.context_length;
   load();
 
-  const tok::Tokenizer& tk = engine_->tokenizer();
-  const std::string bos = tk.bos() >= 0 ? std::string(tk.token_text(tk.bos())) : std::string();
-  const std::string eos = tk.eos() >= 0 ? std::string(tk.token_text(tk.eos())) : std::string();
-  std::vector<std::pair<std::string, std::string>> candidates;  // (origin, source)
-  if (!setup_.template_text.empty()) candidates.emplace_back("model", setup_.template_text);
-  if (std::string own = file.get_string("tokenizer.chat_template"); !own.empty())
-    candidates.emplace_back("gguf", std::move(own));
-  if (std::string family = builtin_family(mc.arch_name); !family.empty())
-    if (auto text = tmpl::builtin_chat_template(family)) candidates.emplace_back("builtin:" + family, *text);
-  for (auto& [origin, source] : candidates) {
-    try {
-      template_ = std::make_unique<tmpl::ChatTemplate>(source, bos, eos);
-    } catch (const kiln::Error&) {
-      continue;  // not a Jinja template kiln can parse: try the next one
-    }
-    template_text_ = std::move(source);
-    template_origin_ = origin;
-    break;
-  }
-  if (!template_) template_origin_ = "none";
+  SelectedTemplate chosen = select_chat_template(setup_.template_text, file, mc.arch_name, engine_->tokenizer());
+  template_ = std::move(chosen.parsed);
+  template_text_ = std::move(chosen.source);
+  template_origin_ = std::move(chosen.origin);
   if (template_) thinking_tags_ = detect_thinking_tags(template_text_);
 }
 
