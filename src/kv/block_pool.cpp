@@ -67,6 +67,8 @@ BlockId BlockPool::allocate() {
     lru_unlink(b);
     table_.erase(hash_[b], b);
     registered_[b] = 0;
+    ++evictions_;
+    if (observer_) observer_->on_evicted(group_index_, b, hash_[b]);
   } else {
     throw OutOfBlocks(group_index_, 1, 0);
   }
@@ -97,6 +99,7 @@ bool BlockPool::register_hash(BlockId b, const BlockHash& hash) {
   if (!table_.insert(hash, b)) return false;
   hash_[b] = hash;
   registered_[b] = 1;
+  if (observer_) observer_->on_registered(group_index_, b, hash);
   return true;
 }
 

@@ -20,6 +20,16 @@
 
 namespace kiln::kv {
 
+// Told when a block enters the prefix-cache table and when allocate() evicts
+// a cached block (the KV tiers write new blocks through to disk). Called on
+// the cache's thread, inside register_hash / allocate.
+class BlockObserver {
+ public:
+  virtual ~BlockObserver() = default;
+  virtual void on_registered(int group, BlockId b, const BlockHash& hash) = 0;
+  virtual void on_evicted(int group, BlockId b, const BlockHash& hash) = 0;
+};
+
 class BlockPool {
  public:
   // group_index only labels OutOfBlocks errors.
@@ -59,6 +69,9 @@ class BlockPool {
   // Copies all of src's storage (every layer, K and V) into dst.
   void copy_block(BlockId dst, BlockId src);
   const BlockLayout& layout() const { return layout_; }
+  // nullptr for none. Not owned.
+  void set_observer(BlockObserver* observer) { observer_ = observer; }
+  uint64_t evictions() const { return evictions_; }  // cached blocks reclaimed by allocate()
 
   // Walks the LRU list from oldest to newest (for invariant checks and tests).
   template <typename F>
@@ -91,6 +104,8 @@ class BlockPool {
   std::vector<BlockId> free_;       // stack of free blocks
   std::vector<BlockId> free_slot_;  // position in free_, kNoBlock if not free
   BlockHashTable table_;
+  BlockObserver* observer_ = nullptr;
+  uint64_t evictions_ = 0;
 };
 
 }  // namespace kiln::kv

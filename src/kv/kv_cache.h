@@ -14,14 +14,21 @@
 // Positions 0..length-1 of a sequence are its tokens. Positions below
 // computed() have K/V written; appended tokens above it are reserved slots.
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <span>
 #include <vector>
 
 #include "kv/block_pool.h"
 #include "kv/kv_config.h"
 #include "kv/kv_types.h"
+#include "kv/tier_stats.h"
 
 namespace kiln::kv {
+
+namespace tier {
+class TierLink;
+}
 
 class KvCache {
  public:
@@ -110,6 +117,22 @@ class KvCache {
   // kiln::Error for a range outside what the layer's group holds.
   void gather(SeqId id, int layer, int64_t begin, int64_t end, float* k_out, float* v_out) const;
 
+  // ---- memory tiers (docs/kv-tiers.md; kv_cache_tier.cpp)
+  // Adds the disk tier below the RAM prefix cache: every full computed block
+  // is written through to config.directory in the background, and prefix
+  // lookups (cached_prefix_length, attach_prefix) continue the hash chain on
+  // disk where RAM ends; attach_prefix then allocates blocks for the disk
+  // part and fills them from the files. Call once, before the first
+  // sequence, on a cache that stays where it is (not moved). Throws
+  // kiln::Error when the directory cannot be used.
+  void enable_disk_tier(const DiskTierConfig& config);
+  bool has_disk_tier() const;
+  // Where this model's entries live (directory/<model root hash>), or "".
+  std::string disk_tier_directory() const;
+  // Waits until queued disk writes are done (tests, benchmarks, shutdown).
+  void flush_disk_tier();
+  KvTierStats tier_stats() const;
+
   // Checks every bookkeeping invariant (refcounts equal the references from
   // block tables, free + used + cached == total, the hash tables and LRU lists
   // agree with the block states, sequence membership matches the bitset);
@@ -138,6 +161,19 @@ class KvCache {
   int64_t match_prefix(std::span<const Token> prompt, int64_t max_tokens) const;
   bool window_blocks_cached(int group, int64_t begin_block, int64_t end_block) const;
 
+  friend class tier::TierLink;
+  // match_prefix, continuing on disk where RAM ends when use_disk.
+  int64_t match_prefix_tiers(std::span<const Token> prompt, int64_t max_tokens, bool use_disk) const;
+  bool block_available(int group, int64_t block, bool use_disk) const;
+  // attach_prefix with a disk tier: restores the disk part of the prefix.
+  int64_t attach_prefix_tiers(Sequence& s, std::span<const Token> prompt, int64_t max_tokens);
+  // Sets s to the first m blocks of the prompt whose hashes are in
+  // prefix_scratch_, retaining the RAM blocks each group needs; blocks not in
+  // RAM stay kNoBlock and are returned in missing as (group, block).
+  void attach_blocks(Sequence& s, std::span<const Token> prompt, int64_t m,
+                     std::vector<std::pair<int, int64_t>>* missing);
+  void detach_blocks(Sequence& s);
+
   CacheConfig config_;
   BlockHash model_root_;
   std::vector<BlockPool> pools_;
@@ -148,6 +184,8 @@ class KvCache {
   std::vector<SeqId> free_ids_;   // recycled ids (stack)
   int live_count_ = 0;
   mutable std::vector<BlockHash> prefix_scratch_;
+  std::shared_ptr<tier::TierLink> tiers_;  // null without a disk tier
+  uint64_t ram_hits_ = 0, ram_misses_ = 0;
 };
 
 }  // namespace kiln::kv

@@ -4,6 +4,7 @@
 // hold K and V of every layer in the group) and one attention window. Gemma 3,
 // for instance, has a sliding-window group (window 512) and a global group.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,21 @@ struct LayerGroupConfig {
   // (llama.cpp's and HF's convention). 0 means full causal attention.
   int window = 0;
   int num_blocks = 0;  // blocks in this group's pool
+};
+
+// The disk tier of the prefix cache (docs/kv-tiers.md): full computed blocks
+// are written in the background to files under `directory` (in a
+// subdirectory named after the model identity's hash) and found again by
+// prefix lookups, also after a restart. Enabled by KvCache::enable_disk_tier.
+struct DiskTierConfig {
+  std::string directory;          // KILN_KV_DIR
+  uint64_t budget_bytes = 0;      // KILN_KV_DISK_BYTES: most bytes the entries take on disk
+  // fdatasync every entry before renaming it into place: survives power loss,
+  // not only a crash of the process (which the rename alone survives; a torn
+  // file after power loss fails its checksum and is removed on read).
+  bool fsync = true;
+  uint64_t write_queue_bytes = uint64_t(64) << 20;  // block copies waiting for the writer; more are dropped
+  int read_threads = 4;           // parallel reads when a prefix is restored
 };
 
 struct CacheConfig {
