@@ -76,6 +76,7 @@ int64_t KvCache::attach_prefix_tiers(Sequence& s, std::span<const Token> prompt,
   const int64_t bs = config_.block_size;
   const int64_t limit = std::min<int64_t>(int64_t(prompt.size()), std::max<int64_t>(max_tokens, 0)) / bs;
   tier::DiskTier& disk = tiers_->disk();
+  const double tick = disk.next_tick();  // blocks this request computes are written at it
   std::vector<std::pair<int, int64_t>> missing;
   std::vector<tier::DiskTier::ReadJob> jobs;
   std::vector<int64_t> need(pools_.size());
@@ -120,7 +121,15 @@ int64_t KvCache::attach_prefix_tiers(Sequence& s, std::span<const Token> prompt,
     ram_hits_ += uint64_t(attached) - restored;
     ram_misses_ += restored + unreused;
     disk.count_lookup(restored, unreused);
-    if (m > 0) disk.touch_async(s.hashes, disk.next_tick(), true);
+    // Blocks reused from RAM whose entries the disk evicted meanwhile (or
+    // never got: a full queue) are written again now that they proved hot,
+    // parents first, so a restart finds the whole prefix.
+    for (size_t g = 0; g < pools_.size(); ++g)
+      for (int64_t i = 0; i < m; ++i)
+        if (const BlockId b = s.tables[g][size_t(i)]; b != kNoBlock)
+          disk.write_async({s.hashes[size_t(i)], uint32_t(g)}, i == 0 ? model_root_ : s.hashes[size_t(i - 1)],
+                           uint32_t(i), std::span<const uint8_t>(pools_[g].data(b), pools_[g].layout().block_bytes));
+    if (m > 0) disk.touch_async(s.hashes, tick, true);
     return m * bs;
   }
 }

@@ -38,6 +38,7 @@ DiskTier::DiskTier(const DiskTierConfig& config, const CacheConfig& cache, const
   for (size_t g = 0; g < cache.groups.size(); ++g) {
     fingerprints_.push_back(layout_fingerprint(cache, int(g)));
     payload_bytes_.push_back(make_layout(cache, cache.groups[g]).block_bytes);
+    needs_parent_.push_back(cache.groups[g].window == 0);
   }
   stats_.enabled = true;
   stats_.budget_bytes = config.budget_bytes;
@@ -186,7 +187,8 @@ void DiskTier::do_write(Op& op) {
     // Room is made before the file exists, so the budget holds at every
     // moment; the entry stays in in_flight_ (invisible) until renamed.
     std::lock_guard<std::mutex> lock(mu_);
-    admitted = index_.admit(op.header.key, op.header.parent, op.header.depth, disk_bytes, op.tick, evicted);
+    admitted = index_.admit(op.header.key, op.header.parent, op.header.depth, disk_bytes, op.tick,
+                            needs_parent_[op.header.key.group], evicted);
     stats_.evictions += evicted.size();
     if (!admitted) ++stats_.writes_refused;
   }

@@ -91,6 +91,7 @@ class DiskTier {
   std::filesystem::path dir_;
   std::vector<uint64_t> fingerprints_;   // per group
   std::vector<size_t> payload_bytes_;    // per group: block bytes
+  std::vector<bool> needs_parent_;       // per group: full attention (a chain is useless after a hole)
 
   mutable std::mutex mu_;
   std::condition_variable wake_writer_, idle_;

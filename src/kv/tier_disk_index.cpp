@@ -6,7 +6,10 @@
 namespace kiln::kv::tier {
 
 double DiskIndex::priority_of(const Entry& e) {
-  return e.tick + 4.0 * std::log2(1.0 + e.hits) + 2.0 * std::log2(1.0 + e.chain_blocks);
+  // A block ends a prefix of depth + 1 blocks at least; a lookup may have
+  // used it inside a longer one.
+  const double length = std::max<double>(e.chain_blocks, double(e.depth) + 1);
+  return e.tick + 4.0 * std::log2(1.0 + e.hits) + 2.0 * std::log2(1.0 + length);
 }
 
 void DiskIndex::reposition(const EntryKey& key, Entry& e, double new_priority) {
@@ -16,7 +19,7 @@ void DiskIndex::reposition(const EntryKey& key, Entry& e, double new_priority) {
 }
 
 bool DiskIndex::admit(const EntryKey& key, const BlockHash& parent, uint32_t depth, uint64_t disk_bytes, double tick,
-                      std::vector<EntryKey>& evicted) {
+                      bool needs_parent, std::vector<EntryKey>& evicted) {
   if (contains(key) || disk_bytes > budget_) return false;
   Entry e;
   e.parent = parent;
@@ -26,7 +29,10 @@ bool DiskIndex::admit(const EntryKey& key, const BlockHash& parent, uint32_t dep
   e.priority = priority_of(e);
   if (depth > 0) {
     const auto p = entries_.find(EntryKey{parent, key.group});
-    if (p != entries_.end()) e.priority = std::min(e.priority, p->second.priority);
+    if (p != entries_.end())
+      e.priority = std::min(e.priority, p->second.priority);
+    else if (needs_parent)
+      return false;
   }
   e.serial = next_serial_;
   const Rank new_rank = rank_of(e);
@@ -93,10 +99,16 @@ void DiskIndex::finish_load(std::vector<EntryKey>& evicted) {
     const Entry& child = entries_.at(key);
     if (depth == 0) continue;
     const auto p = entries_.find(EntryKey{child.parent, key.group});
-    if (p != entries_.end() && p->second.tick < child.tick) {
-      p->second.tick = child.tick;
-      p->second.priority = priority_of(p->second);
-    }
+    if (p != entries_.end() && p->second.tick < child.tick) p->second.tick = child.tick;
+  }
+  // Then priorities from the start of each chain down, each capped at its
+  // parent's, as admit() does.
+  for (auto it = by_depth.rbegin(); it != by_depth.rend(); ++it) {
+    Entry& e = entries_.at(it->second);
+    e.priority = priority_of(e);
+    if (e.depth == 0) continue;
+    const auto p = entries_.find(EntryKey{e.parent, it->second.group});
+    if (p != entries_.end()) e.priority = std::min(e.priority, p->second.priority);
   }
   order_.clear();
   for (const auto& [key, e] : entries_) order_.insert({rank_of(e), key});

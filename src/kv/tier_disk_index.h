@@ -4,11 +4,12 @@
 // (DiskTier guards it with its mutex). Knows nothing about files.
 //
 // Eviction order. Each entry has a priority
-//     last use tick + 4 log2(1 + hits) + 2 log2(1 + chain length in blocks)
+//     last use tick + 4 log2(1 + hits) + 2 log2(1 + prefix length in blocks)
 // where a tick is one prefix lookup (attach) of the cache, hits count the
-// lookups that reused the entry and the chain length is the longest prefix
-// (in blocks) it was part of when reused. Lowest priority goes first; among
-// equal priorities the deeper block (the end of a chain) goes first.
+// lookups that reused the entry and the prefix length is the longest prefix
+// it ended or was part of when reused (at least depth + 1), capped at its
+// parent's priority. Lowest priority goes first; among equal priorities the
+// deeper block (the end of a chain) goes first.
 //
 // This avoids the known traps:
 //  - a prefix is useless without its beginning, so an ancestor never ranks
@@ -45,8 +46,11 @@ class DiskIndex {
   // Records a new entry of disk_bytes, evicting lower-ranked entries (their
   // keys appended to evicted) to stay within the budget. Returns false, and
   // changes nothing, when that is impossible.
+  // needs_parent: the block is useless without its parent on disk (a
+  // full-attention group's lookup stops at the first missing block), so an
+  // orphan is refused; a sliding-window group's block is not.
   bool admit(const EntryKey& key, const BlockHash& parent, uint32_t depth, uint64_t disk_bytes, double tick,
-             std::vector<EntryKey>& evicted);
+             bool needs_parent, std::vector<EntryKey>& evicted);
   // A lookup reused key as part of a chain of chain_blocks blocks at tick.
   void touch(const EntryKey& key, double tick, uint32_t chain_blocks, bool hit);
   void erase(const EntryKey& key);
