@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -35,6 +36,7 @@ class ChatTemplate;
 }
 namespace kiln::metrics {
 class Registry;
+class Gauge;
 }
 
 namespace kiln::server {
@@ -50,6 +52,9 @@ struct KeepAlive {
 // Parses a request's keep_alive value (null: nullopt = the server default).
 // Throws HttpError 400 for anything else ("time: invalid duration ...").
 std::optional<KeepAlive> parse_keep_alive(const nlohmann::json& value);
+// Go's time.ParseDuration ("1h30m", "1.5s", "-2m", "0"); throws HttpError 400
+// with Go's message. Also what KILN_KEEP_ALIVE and `kiln run --keepalive` use.
+std::chrono::nanoseconds parse_go_duration(std::string_view text);
 
 // One loaded model. Everything but `scheduler`'s internals is immutable after
 // load, so handlers read it without locks while they hold a lease.
@@ -61,8 +66,9 @@ struct LoadedModel {
   std::unique_ptr<tmpl::ChatTemplate> chat_template;  // null: the model has none (plain text prompts)
   std::optional<engine::ThinkingTags> thinking;       // the template's thinking tags, if any
   std::unique_ptr<engine::Scheduler> scheduler;
-  uint64_t size_bytes = 0;     // weights + KV cache + per-step memory
+  uint64_t size_bytes = 0;     // weights + KV cache + per-step memory (an estimate: model_pool_load.cpp)
   int context_length = 0;      // tokens per sequence it was loaded for
+  nlohmann::ordered_json details;  // as /api/tags' details (for /api/ps)
 };
 
 struct PsEntry {
@@ -71,7 +77,10 @@ struct PsEntry {
   uint64_t size_bytes = 0;
   uint64_t size_vram = 0;
   int context_length = 0;
-  std::optional<Clock::time_point> expires_at;  // nullopt: while in use or kept forever
+  // When it unloads if no request comes; while a request runs, now +
+  // keep_alive (Ollama's expiry is also set when a request starts). nullopt:
+  // kept forever.
+  std::optional<Clock::time_point> expires_at;
   nlohmann::ordered_json details;               // as /api/tags' details
 };
 
@@ -83,7 +92,13 @@ struct PoolConfig {
   KeepAlive default_keep_alive;      // KILN_KEEP_ALIVE
   std::string backend = "cpu";
   metrics::Registry* metrics = nullptr;
+  // How long acquire() waits for memory or a model slot held by running
+  // requests (or for a reload) before answering 503 "server busy".
+  std::chrono::milliseconds max_wait{std::chrono::minutes(5)};
 };
+
+// 3/4 of the machine's physical memory: the default memory budget.
+uint64_t default_memory_budget();
 
 class ModelPool {
  public:
@@ -114,25 +129,45 @@ class ModelPool {
 
   // The named stored model, loaded for these runner options. Throws HttpError
   // 404 ("model 'x' not found") for an unknown name, 400 for options out of
-  // range, 507/500-class HttpError when it cannot fit even after unloading
-  // every idle model. Blocks while the model loads.
+  // range, 500 when the model alone is larger than the memory budget or its
+  // file cannot be loaded, 503 "server busy: ..." when running requests hold
+  // the memory (or the model slots) for longer than max_wait. Blocks while
+  // the model loads.
   Lease acquire(const std::string& name, const engine::Options& runner, std::optional<KeepAlive> keep_alive);
   // Unloads a model as soon as no lease holds it (keep_alive 0 with an empty
   // prompt, `kiln stop`). False when it is not loaded.
   bool unload(const std::string& name);
   std::vector<PsEntry> ps() const;
+  const PoolConfig& config() const { return config_; }
 
  private:
   struct Entry;
-  void release(const std::shared_ptr<LoadedModel>& model, std::optional<KeepAlive> keep_alive);
+  struct Prepared;
+  Prepared prepare(const std::string& name, const engine::Options& runner) const;
+  // True when a loaded model can serve a request prepared as `p` as it is.
+  static bool serves(const LoadedModel& model, const Prepared& p);
+  std::shared_ptr<LoadedModel> load(const Prepared& p) const;
+  Entry* find_entry(const std::string& key) const;
+  // Makes room for `bytes` more and one more model, unloading idle models
+  // (least recently used first) and waiting for running ones until
+  // `deadline`. Returns with the lock held.
+  void make_room(std::unique_lock<std::mutex>& lock, const Prepared& p,
+                 std::chrono::steady_clock::time_point deadline);
+  // Removes the entry and destroys its model outside the lock (the memory
+  // counts as used until it is freed).
+  void unload_entry(std::unique_lock<std::mutex>& lock, Entry* entry);
+  void release(LoadedModel* model, std::optional<KeepAlive> keep_alive);
   void reaper_main();
+  void update_gauge();
 
   store::ModelStore& store_;
   PoolConfig config_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Entry>> entries_;
+  uint64_t unloading_bytes_ = 0;  // models being destroyed right now
   bool stop_ = false;
+  metrics::Gauge* loaded_gauge_ = nullptr;
   std::thread reaper_;
 };
 
