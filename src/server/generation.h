@@ -31,8 +31,11 @@ class NativeGeneration {
  public:
   virtual ~NativeGeneration() = default;
   // Streams the answer's chunks. An engine failure after the first chunk is
-  // sent as a final {"error": "..."} chunk, as Ollama does.
-  virtual void run(const ChunkSink& sink) = 0;
+  // sent as a final {"error": "..."} chunk, as Ollama does. `alive`, when
+  // given, is polled while no chunk is due (prefill, a tool call being read):
+  // false cancels the request as a failing sink does (StreamWriter::alive,
+  // ConnectionProbe::alive).
+  virtual void run(const ChunkSink& sink, const std::function<bool()>& alive = {}) = 0;
 };
 
 // Bodies are parsed with ordered_json (tool schemas keep their key order).

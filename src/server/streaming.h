@@ -5,6 +5,7 @@
 // the client is still there, so a producer stops (and cancels its engine
 // request) as soon as a write fails or the socket closes.
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +35,25 @@ class StreamWriter {
 // are logged through the log function), never the server.
 void stream_response(Call& call, const char* content_type, std::function<void(StreamWriter&)> produce,
                      std::function<void(const std::string&)> log = nullptr);
+
+// Whether the client of a request still holds its connection open, for
+// handlers that wait silently (prefill, a "stream": false answer). httplib
+// 0.11 gives handlers no socket, and its is_writable() only asks whether a
+// write would block, which stays true for a peer that has closed; so the
+// probe finds the connection's socket by its address pair (local and remote
+// address and port identify one TCP connection) and peeks at it: a socket
+// whose peer has closed reads end-of-file. When the socket cannot be found
+// the probe answers true (the next write notices instead).
+class ConnectionProbe {
+ public:
+  explicit ConnectionProbe(const httplib::Request& req);
+  bool alive();
+
+ private:
+  std::string remote_addr_, local_addr_;
+  int remote_port_ = -1, local_port_ = -1;
+  int fd_ = -2;  // -2: not looked up yet; -1: not found
+};
 
 inline constexpr const char* kNdjsonType = "application/x-ndjson";
 inline constexpr const char* kSseType = "text/event-stream";
