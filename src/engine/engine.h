@@ -1,9 +1,9 @@
 #pragma once
 // A minimal inference engine: one GGUF model on one backend with a paged KV
-// cache, prompts prefilled in chunks and tokens decoded one at a time. The
-// scheduler (continuous batching over many sequences) builds on the same
-// pieces; this class is what `kiln run`, the reference tests and benchmarks
-// drive directly.
+// cache, prompts prefilled in chunks and tokens decoded one at a time, or a
+// batch of several sequences run in one forward step (step(items): what the
+// continuous-batching Scheduler drives). `kiln run`, the reference tests and
+// benchmarks use the one-sequence calls directly.
 //
 // Memory is sized at load: the KV cache for max_sequences sequences of up to
 // `context` tokens, the backend's step arena for `batch` tokens, the logits
@@ -26,6 +26,7 @@
 namespace kiln::kv {
 class KvCache;
 class BatchMetadata;
+struct BatchEntry;
 }  // namespace kiln::kv
 
 namespace kiln::engine {
@@ -36,10 +37,31 @@ struct EngineConfig {
   int context = 4096;       // most tokens one sequence holds
   int max_sequences = 1;    // sequences alive at once
   int batch = 512;          // most tokens per forward step (prefill chunk)
-  int max_logit_rows = 1;   // most rows of logits one step returns (evaluate() uses all of them)
+  // Most rows of logits one step returns (evaluate() uses all of them);
+  // raised to max_sequences so that a batched step can return one row per
+  // sequence.
+  int max_logit_rows = 1;
   kv::KvType kv_type = kv::KvType::F16;
   int block_size = 32;      // tokens per KV block
+  // Blocks per layer group; 0: what max_sequences sequences of `context`
+  // tokens need (no sequence ever waits for blocks). A smaller pool relies on
+  // the prefix cache and on a scheduler that preempts; a window group never
+  // gets more than its default.
+  int kv_blocks = 0;
 };
+
+// One sequence's part of a batched step: `tokens` are appended to it and run
+// through the model; want_logits asks for the logits after its last token.
+struct BatchItem {
+  kv::SeqId seq = 0;
+  std::span<const int32_t> tokens;
+  bool want_logits = true;
+};
+
+// How Engine::embed pools the hidden rows of a text (GGUF <arch>.pooling_type
+// values). Decoder models name none: Ollama's runner then returns the last
+// token's row, and so does kiln.
+enum class Pooling { Mean = 1, Cls = 2, Last = 3 };
 
 class Engine {
  public:
@@ -53,7 +75,10 @@ class Engine {
   const tok::Tokenizer& tokenizer() const { return tokenizer_; }
   backend::Backend& backend() { return *backend_; }
   kv::KvCache& cache() { return *cache_; }
+  const kv::KvCache& cache() const { return *cache_; }
   int64_t n_vocab() const { return model_->config().n_vocab; }
+  int64_t n_embd() const { return model_->config().n_embd; }
+  Pooling pooling() const { return pooling_; }
 
   // A new empty sequence, with bookkeeping reserved for `context` tokens.
   kv::SeqId new_sequence();
@@ -71,6 +96,24 @@ class Engine {
   // after warm-up.
   std::span<const float> decode(kv::SeqId seq, int32_t token);
 
+  // One forward step over several sequences (distinct, at most
+  // max_sequences, at most `batch` tokens in all): appends each item's
+  // tokens to its sequence and returns one row of n_vocab logits per item
+  // that wants them, in item order (valid until the next call). Throws
+  // kv::OutOfBlocks (a scheduler preempts and retries) or kiln::Error for a
+  // bad batch or context overflow; either way every sequence is left as it
+  // was. Allocation-free after warm-up.
+  std::span<const float> step(std::span<const BatchItem> items);
+
+  // The embedding of a text: the final-normed hidden rows (before the output
+  // projection) pooled as pooling() says, not normalized. Runs in a
+  // temporary sequence, which needs a free sequence slot and blocks for the
+  // text (kv::OutOfBlocks otherwise); the K/V it computes are the ones a
+  // generation would compute, so its full blocks stay in the prefix cache
+  // like any other. Throws kiln::Error for an empty text or one longer than
+  // the context.
+  std::vector<float> embed(std::span<const int32_t> tokens);
+
   // Greedy continuation of a prompt (token ids) in a fresh sequence: up to
   // n_predict tokens, stopping after an end-of-generation token.
   std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int n_predict);
@@ -79,9 +122,14 @@ class Engine {
   static int32_t argmax(std::span<const float> logits);
 
  private:
-  // One forward step over `n` new tokens of seq (already appended);
-  // rows: which of them need logits.
-  void step(kv::SeqId seq, std::span<const int32_t> tokens, std::span<const int32_t> rows);
+  // One forward step over `n` new tokens of seq; rows: which of them need
+  // logits (hidden rows when `hidden`).
+  void step(kv::SeqId seq, std::span<const int32_t> tokens, std::span<const int32_t> rows, bool hidden = false);
+  // Appends each entry's tokens, runs the batch, marks it computed; on any
+  // exception the appended tokens are taken back. The output rows land in
+  // logits_ (hidden_ when `hidden`).
+  void run_batch(std::span<const kv::BatchEntry> entries, std::span<const int32_t> tokens,
+                 std::span<const int32_t> rows, bool hidden);
 
   EngineConfig config_;
   gguf::File file_;
@@ -92,6 +140,12 @@ class Engine {
   std::unique_ptr<kv::BatchMetadata> meta_;
   std::vector<float> logits_;    // max_logit_rows x n_vocab
   std::vector<int32_t> rows_;    // 0, 1, 2, ... (logit row indices)
+  // Buffers of step(items), sized at load so that a step allocates nothing.
+  std::vector<kv::BatchEntry> batch_entries_;
+  std::vector<int32_t> batch_tokens_, batch_rows_;
+  std::vector<int64_t> batch_lengths_;
+  std::vector<float> hidden_;  // batch x n_embd: embed()'s hidden rows
+  Pooling pooling_ = Pooling::Last;
 };
 
 }  // namespace kiln::engine

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/generation_pipeline.h"
 #include "engine/options.h"
 #include "engine/sampling_logprobs.h"
 #include "engine/session.h"
@@ -64,14 +65,6 @@ struct GenerateParams {
   // -1: no logprobs; 0..kMaxTopLogprobs: the chosen token's logprob plus
   // that many alternatives, per generated token.
   int top_logprobs = -1;
-};
-
-// One generated token's log-probabilities, with its text.
-struct TokenLogprobText {
-  int32_t token = 0;
-  std::string text;  // the token's piece (may be part of a UTF-8 character)
-  float logprob = 0.f;
-  std::vector<std::pair<std::string, float>> top;  // best first
 };
 
 // What a request receives, in order: any number of Text events, then exactly
@@ -134,6 +127,7 @@ struct SchedulerStats {
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_free = 0, kv_blocks_shared = 0;  // summed over groups
   int64_t prefix_hit_tokens = 0;  // prompt tokens reused from the cache since start
   int64_t tokens_in = 0, tokens_out = 0;  // computed prompt tokens, generated tokens since start
+  int64_t preemptions = 0;  // sequences sent back to the queue to free blocks or a slot
 };
 
 class Scheduler {

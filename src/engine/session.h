@@ -187,12 +187,12 @@ class Session {
   std::optional<ThinkingTags> thinking_tags_;
 
   // Structured output: the grammar, the vocabulary trie (built once, on the
-  // first grammar), the per-grammar mask cache, and per-step buffers.
+  // first grammar) and the per-grammar mask cache (the GenerationPipeline
+  // of each answer masks with it).
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const TokenTrie> trie_;
   std::unique_ptr<TokenMasker> masker_;
-  std::vector<uint64_t> mask_;
-  std::vector<float> masked_logits_;
+  std::vector<uint64_t> mask_;  // unused since the pipeline owns its mask; set_grammar still sizes it
 };
 
 }  // namespace kiln::engine

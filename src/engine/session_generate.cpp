@@ -1,15 +1,14 @@
-// Session: one answer. Prefill what the cached sequence lacks, then sample,
-// decode, cut stop strings and split thinking, streaming through the sink.
+// Session: one answer. Prefill what the cached sequence lacks, then run the
+// GenerationPipeline (sampling, stop strings, thinking) token by token,
+// streaming through the sink.
 #include <algorithm>
 #include <chrono>
-#include <limits>
 
 #include "core/error.h"
+#include "engine/generation_pipeline.h"
 #include "engine/grammar_mask.h"
-#include "engine/grammar_matcher.h"
 #include "engine/sampling.h"
 #include "engine/session.h"
-#include "engine/stop.h"
 #include "kv/kv_cache.h"
 #include "tokenizer/tokenizer.h"
 
@@ -89,86 +88,43 @@ Reply Session::run(std::span<const int32_t> prompt, TextSink sink, const std::at
     return r;
   }
 
-  Sampler sampler(int32_t(engine_->n_vocab()), sampling_params(options_), workspace_.get());
-  for (int32_t t : prompt) sampler.accept(t);  // Ollama's runner penalizes prompt tokens too
-  tok::StreamDecoder decoder(tk, /*skip_special=*/true);
-  StopMatcher stops(options_.stop);
-  std::optional<ThinkingSplitter> splitter;
-  if (thinking_tags_ && think_ != false) {
-    // Whether the generation prompt opened the block: its last few tokens tell.
-    const std::string tail = tk.decode(prompt.last(std::min<size_t>(prompt.size(), 16)));
-    splitter.emplace(*thinking_tags_, prompt_opens_thinking(tail, *thinking_tags_));
-  }
-
-  auto deliver = [&](std::string_view text, bool thinking) {
-    if (text.empty()) return;
-    (thinking ? r.thinking : r.content).append(text);
-    sink(text, thinking);
-  };
-  auto emit = [&](std::string_view text) {
-    if (text.empty()) return;
-    if (!splitter) return deliver(text, false);
-    const ThinkingSplitter::Output out = splitter->feed(text);
-    deliver(out.thinking, true);
-    deliver(out.content, false);
-  };
-
-  // Structured output: tokens the grammar does not allow get -inf.
-  std::optional<GrammarMatcher> matcher;
+  PipelineSetup setup;
+  setup.options = options_;
   if (grammar_) {
-    matcher.emplace(grammar_);
-    masked_logits_.resize(size_t(engine_->n_vocab()));
+    setup.grammar = grammar_;
+    setup.masker = masker_.get();
   }
-  auto constrain = [&](std::span<const float> row) -> std::span<const float> {
-    if (!matcher) return row;
-    masker_->fill_mask(*matcher, mask_);
-    const size_t n = std::min(row.size(), mask_.size() * 64);
-    std::fill(masked_logits_.begin(), masked_logits_.end(), -std::numeric_limits<float>::infinity());
-    for (size_t i = 0; i < n; ++i)
-      if ((mask_[i >> 6] >> (i & 63)) & 1u) masked_logits_[i] = row[i];
-    return masked_logits_;
+  if (thinking_tags_ && think_ != false) setup.thinking = thinking_tags_;
+  setup.workspace = workspace_.get();
+  GenerationPipeline pipeline(tk, int32_t(engine_->n_vocab()), std::move(setup), prompt);
+  auto deliver = [&](const GenerationPipeline::Step& step) {
+    if (!step.thinking.empty()) {
+      r.thinking.append(step.thinking);
+      sink(step.thinking, true);
+    }
+    if (!step.content.empty()) {
+      r.content.append(step.content);
+      sink(step.content, false);
+    }
   };
 
   const int64_t t_eval = now_ns();
   const kv::SeqId seq = *seq_;
-  const int64_t limit = options_.num_predict;  // > 0: at most that many; -1, -2: until the context is full
   for (;;) {
     if (cancel && cancel->load()) {
+      deliver(pipeline.finish(DoneReason::Cancelled));
       r.reason = DoneReason::Cancelled;
       break;
     }
-    const int32_t token = sampler.sample(constrain(logits));
-    if (tk.is_eog(token)) {
-      r.reason = DoneReason::Stop;
+    const GenerationPipeline::Step& step = pipeline.feed(logits, engine_->cache().length(seq) < loaded_.context);
+    deliver(step);
+    if (step.ended) {
+      r.reason = step.reason;
       break;
     }
-    if (matcher) matcher->accept(tk.piece(token));
-    r.tokens.push_back(token);
-    const std::string piece = decoder.push(token);
-    if (!piece.empty()) {
-      const StopMatcher::Result res = stops.feed(piece);
-      emit(res.text);
-      if (res.stopped) {
-        r.reason = DoneReason::Stop;
-        break;
-      }
-    }
-    if ((limit > 0 && int64_t(r.tokens.size()) >= limit) || engine_->cache().length(seq) >= loaded_.context) {
-      r.reason = DoneReason::Length;
-      break;
-    }
-    logits = engine_->decode(seq, token);
+    logits = engine_->decode(seq, step.token);
   }
-  if (!stops.stopped()) {
-    const std::string rest = decoder.flush();
-    if (!rest.empty()) emit(stops.feed(rest).text);
-    if (!stops.stopped()) emit(stops.flush());
-  }
-  if (splitter) {
-    const ThinkingSplitter::Output out = splitter->finish();
-    deliver(out.thinking, true);
-    deliver(out.content, false);
-  }
+  r.tokens = pipeline.tokens();
   r.timings.eval_count = int64_t(r.tokens.size());
   r.timings.eval_ns = now_ns() - t_eval;
   return r;

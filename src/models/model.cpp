@@ -46,7 +46,9 @@ backend::ScratchPlan Model::scratch_plan(int64_t max_tokens, int64_t max_logit_r
   size_t bytes = 3 * f32(T) + f32(T * c.n_embd);
   bytes += f32(T * c.n_embd) + 2 * f32(T * c.n_head * c.head_dim) + 2 * f32(T * c.n_head_kv * c.head_dim) +
            2 * f32(T * c.n_ff);
-  bytes += f32(R * c.n_embd) + f32(R * c.n_vocab) + 4096;
+  // The output: R normed rows and their logits, or (embeddings) up to T
+  // normed hidden rows.
+  bytes += std::max(f32(R * c.n_embd) + f32(R * c.n_vocab), f32(T * c.n_embd)) + 4096;
   backend::ScratchPlan p;
   p.tensor_bytes = bytes;
   p.max_tokens = T;

@@ -24,10 +24,14 @@ namespace kiln::models {
 // One forward step's input. The tokens are the new tokens of meta's batch in
 // order (meta.n_tokens() of them); logit_rows lists which of them (indices
 // into tokens, ascending) need logits: usually the last of each sequence.
+// With `hidden` set, those rows get the final-normed hidden state (n_embd
+// values, the input of the output projection) instead of logits: what
+// embeddings pool.
 struct StepInput {
   const kv::BatchMetadata* meta = nullptr;
   std::span<const int32_t> tokens;
   std::span<const int32_t> logit_rows;
+  bool hidden = false;
 };
 
 class Model {
@@ -40,12 +44,14 @@ class Model {
   // sliding-window layers where the architecture has them.
   std::vector<kv::LayerGroupConfig> kv_groups() const;
   // Per-step memory for steps of up to max_tokens tokens of which up to
-  // max_logit_rows need logits (feeds Backend::reserve_scratch).
+  // max_logit_rows need logits, or all of them hidden rows (feeds
+  // Backend::reserve_scratch).
   backend::ScratchPlan scratch_plan(int64_t max_tokens, int64_t max_logit_rows) const;
 
   // Starts a backend step (begin_step) and runs the model on the batch.
-  // Returns logits [logit_rows.size()][n_vocab] (F32) in backend scratch,
-  // valid until the next step. Allocates nothing on the heap.
+  // Returns logits [logit_rows.size()][n_vocab] (F32) in backend scratch
+  // ([logit_rows.size()][n_embd] hidden rows when in.hidden), valid until the
+  // next step. Allocates nothing on the heap.
   virtual backend::Tensor forward(backend::Backend& be, kv::KvCache& cache, const StepInput& in) = 0;
 
  protected:

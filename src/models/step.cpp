@@ -29,6 +29,7 @@ StepTensors begin_forward(backend::Backend& be, const ModelConfig& c, const Step
   s.n_tokens = T;
   s.n_out = int64_t(in.logit_rows.size());
   s.all_rows = all;
+  s.hidden = in.hidden;
   s.ids = be.scratch(1, T, GgmlType::I32);
   be.upload(in.tokens.data(), s.ids);
   s.positions = be.scratch(1, T, GgmlType::I32);
@@ -60,6 +61,7 @@ Tensor output_logits(backend::Backend& be, const ModelConfig& c, const StepTenso
     be.get_rows(x, s.out_rows, xs);
     be.rms_norm(xs, norm, c.rms_eps, xs);
   }
+  if (s.hidden) return xs;
   Tensor logits = be.scratch(s.n_out, c.n_vocab);
   be.matmul(xs, head, logits);
   if (c.final_softcap > 0) be.softcap(logits, c.final_softcap);

@@ -15,6 +15,7 @@ struct StepTensors {
   backend::Tensor positions;  // I32, 1 x n_tokens
   backend::Tensor out_rows;   // I32, 1 x n_out
   bool all_rows = false;      // out_rows == 0..n_tokens-1
+  bool hidden = false;        // output_logits stops before the output projection
 };
 
 // begin_step(), validation of the input against the batch metadata, uploads.
@@ -28,7 +29,8 @@ struct LayerBuffers {
 };
 LayerBuffers layer_buffers(backend::Backend& be, const ModelConfig& c, int64_t n_tokens);
 
-// logits = softcap(norm(x[out_rows]) W_out^T); softcap 0 = none.
+// logits = softcap(norm(x[out_rows]) W_out^T); softcap 0 = none. When
+// s.hidden: norm(x[out_rows]) itself (the embedding rows).
 backend::Tensor output_logits(backend::Backend& be, const ModelConfig& c, const StepTensors& s,
                               const backend::Tensor& x, const backend::Tensor& norm, const backend::Tensor& head);
 
