@@ -98,7 +98,6 @@ void Session::set_grammar(std::shared_ptr<const Grammar> grammar) {
   if (!grammar_) return;
   if (!trie_) trie_ = std::make_shared<const TokenTrie>(engine_->tokenizer());
   masker_ = std::make_unique<TokenMasker>(grammar_, trie_);
-  mask_.assign(masker_->mask_words(), 0);
 }
 
 void Session::set_stops(std::vector<std::string> stops) {

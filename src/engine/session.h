@@ -192,7 +192,6 @@ class Session {
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const TokenTrie> trie_;
   std::unique_ptr<TokenMasker> masker_;
-  std::vector<uint64_t> mask_;  // unused since the pipeline owns its mask; set_grammar still sizes it
 };
 
 }  // namespace kiln::engine

@@ -124,6 +124,41 @@ TEST_P(TinyModel, ChunkedPrefillEqualsTokenByTokenDecode) {
   std::filesystem::remove(path);
 }
 
+// Embedding mode: the head step returns the final-normed hidden rows instead
+// of logits. Gemma's output is tied to its F32 token embeddings here, so the
+// logits must be those rows projected onto the embedding rows.
+TEST(TinyModelHidden, RowsAreWhatTheOutputProjectionSees) {
+  const auto path = write_tiny({"gemma3"});
+  Harness h(path, 64, 32, kv::KvType::F16, 4, 16);
+  const std::vector<int32_t> tokens = {3, 14, 15, 9, 26, 5};
+  std::vector<float> logits, hidden;
+  for (bool want_hidden : {false, true}) {
+    const kv::SeqId seq = h.cache->create_sequence();
+    h.cache->append(seq, tokens);
+    const kv::BatchEntry entry{seq, int32_t(tokens.size())};
+    h.meta->build(*h.cache, std::span(&entry, 1));
+    const std::vector<int32_t> rows = {2, 5};
+    const backend::Tensor t = h.model->forward(*h.be, *h.cache, {h.meta.get(), tokens, rows, want_hidden});
+    ASSERT_EQ(t.rows, 2);
+    ASSERT_EQ(t.cols, want_hidden ? kEmbd : kVocab);
+    std::vector<float>& out = want_hidden ? hidden : logits;
+    out.resize(size_t(t.rows * t.cols));
+    h.be->download(t, out.data());
+    h.cache->free_sequence(seq);
+  }
+  const gguf::TensorInfo* embd = h.file.tensor("token_embd.weight");
+  ASSERT_NE(embd, nullptr);
+  ASSERT_EQ(embd->type, GgmlType::F32);
+  const float* w = reinterpret_cast<const float*>(embd->data);
+  for (size_t r = 0; r < 2; ++r)
+    for (int64_t v = 0; v < kVocab; ++v) {
+      double dot = 0;
+      for (int64_t j = 0; j < kEmbd; ++j) dot += double(hidden[r * kEmbd + size_t(j)]) * w[v * kEmbd + j];
+      EXPECT_NEAR(logits[r * kVocab + size_t(v)], dot, 1e-3 * std::max(1.0, std::abs(dot))) << r << " " << v;
+    }
+  std::filesystem::remove(path);
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, TinyModel, ::testing::Values("llama", "qwen2", "qwen3", "gemma3"),
                          [](const auto& info) { return info.param; });
 
