@@ -12,6 +12,8 @@
 
 #include "core/error.h"
 #include "core/metrics.h"
+#include "engine/grammar.h"
+#include "engine/json_schema.h"
 #include "kv/kv_cache.h"
 
 namespace kiln::engine {
@@ -56,6 +58,7 @@ GenerateParams request(std::vector<int32_t> prompt, Options options) {
 struct Outcome {
   std::string content;
   int text_events = 0;
+  std::vector<TokenLogprobText> logprobs;
   Event end;  // Done or Error
 };
 
@@ -68,6 +71,7 @@ Outcome collect(RequestHandle& h, std::chrono::seconds limit = std::chrono::seco
     if (e->kind == Event::Kind::Text) {
       out.content += e->content;
       ++out.text_events;
+      for (TokenLogprobText& l : e->logprobs) out.logprobs.push_back(std::move(l));
       continue;
     }
     out.end = std::move(*e);
@@ -129,6 +133,47 @@ TEST(Scheduler, ConcurrentGreedyAnswersEqualEachPromptAlone) {
   const SchedulerStats st = s.stats();
   EXPECT_EQ(st.running, 0);
   EXPECT_GT(st.tokens_out, 0);
+}
+
+// A schema-constrained request with logprobs next to a prompt longer than
+// one step's batch (prefilled in chunks between the other's decode steps).
+TEST(Scheduler, GrammarLogprobsAndChunkedPrefillSideBySide) {
+  REQUIRE_GEMMA();
+  Scheduler s(gemma_path(), small_config(2));
+  const Engine& e = s.engine();
+  GenerateParams json = request(e.tokenizer().encode("<start_of_turn>user\nA cat called Tom, aged 3, as JSON."
+                                                     "<end_of_turn>\n<start_of_turn>model\n",
+                                                     true, true),
+                                Options{});
+  json.options.num_predict = 64;
+  json.options.seed = 3;
+  json.grammar = json_schema_grammar(nlohmann::ordered_json::parse(
+      R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
+          "age": {"type": "integer", "minimum": 0, "maximum": 99}}, "required": ["name", "age"]})"));
+  json.top_logprobs = 3;
+  std::vector<int32_t> long_prompt = tokens_of(e, "A long story about a fox, a crow and a piece of cheese. ");
+  const std::vector<int32_t> text(long_prompt.begin() + 1, long_prompt.end());
+  while (long_prompt.size() < 150) long_prompt.insert(long_prompt.end(), text.begin(), text.end());
+  auto h_json = s.submit(json);
+  auto h_long = s.submit(request(long_prompt, greedy(4)));
+
+  const Outcome got = collect(*h_json);
+  ASSERT_EQ(got.end.kind, Event::Kind::Done) << got.end.error;
+  ASSERT_EQ(got.end.reason, DoneReason::Stop) << got.content;
+  const auto j = nlohmann::json::parse(got.content);
+  EXPECT_TRUE(j["name"].is_string());
+  EXPECT_TRUE(j["age"].is_number_integer());
+  // One entry per sampled token (the end token too), three alternatives each.
+  EXPECT_EQ(got.logprobs.size(), got.end.tokens.size() + 1);
+  for (const TokenLogprobText& l : got.logprobs) {
+    EXPECT_LE(l.logprob, 0.f);
+    EXPECT_EQ(l.top.size(), 3u);
+  }
+  const Outcome long_got = collect(*h_long);
+  ASSERT_EQ(long_got.end.kind, Event::Kind::Done) << long_got.end.error;
+  EXPECT_EQ(long_got.end.timings.prompt_eval_count, int64_t(long_prompt.size()));
+  Engine ref(gemma_path(), {.threads = 2, .context = 256, .batch = 64, .block_size = 16});
+  EXPECT_EQ(long_got.end.tokens, alone(ref, long_prompt, 4));
 }
 
 TEST(Scheduler, CancelMidGenerationFreesEveryBlock) {
