@@ -100,6 +100,30 @@ TEST(Engine, GemmaBatchedStepEqualsEachSequenceAlone) {
   EXPECT_NO_THROW(e.cache().check_invariants());
 }
 
+TEST(Engine, GemmaBatchedDecodeAllocatesNothingAfterWarmUp) {
+  const auto path = model_path("gemma-3-270m-q4_k_m.gguf");
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
+  Engine e(path, {.threads = 2, .context = 128, .max_sequences = 3, .batch = 32, .block_size = 16});
+  const std::vector<int32_t> prompt = e.tokenizer().encode("Once upon a time", true, false);
+  std::vector<kv::SeqId> seqs;
+  std::vector<int32_t> next(3);
+  std::vector<BatchItem> items;
+  for (size_t i = 0; i < 3; ++i) {
+    seqs.push_back(e.new_sequence());
+    next[i] = Engine::argmax(e.prefill(seqs[i], std::span(prompt).first(prompt.size() - i)));
+    items.push_back({seqs[i], std::span<const int32_t>(&next[i], 1), true});
+  }
+  auto decode_all = [&] {
+    const std::span<const float> rows = e.step(items);
+    for (size_t i = 0; i < 3; ++i) next[i] = Engine::argmax(rows.subspan(i * size_t(e.n_vocab()), size_t(e.n_vocab())));
+  };
+  for (int i = 0; i < 3; ++i) decode_all();  // warm-up
+  runtime::AllocCounter counter;
+  for (int i = 0; i < 36; ++i) decode_all();  // crosses block boundaries
+  EXPECT_EQ(counter.allocations(), 0u);
+  for (kv::SeqId s : seqs) e.free_sequence(s);
+}
+
 // A batch the cache cannot take leaves every sequence as it was.
 TEST(Engine, BatchedStepOutOfBlocksChangesNothing) {
   const auto path = model_path("gemma-3-270m-q4_k_m.gguf");
