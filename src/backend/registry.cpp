@@ -2,13 +2,26 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#ifdef KILN_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace kiln::backend {
 
-std::vector<std::string> available_backends() { return {"cpu"}; }
+// "cuda" is listed only where a device is present, so that anything that
+// enumerates backends (the op-level test) runs unchanged on CPU-only machines.
+std::vector<std::string> available_backends() {
+#ifdef KILN_HAVE_CUDA
+  if (cuda::device_present()) return {"cuda", "cpu"};
+#endif
+  return {"cpu"};
+}
 
 std::unique_ptr<Backend> make_backend(std::string_view name, const BackendOptions& options) {
   if (name == "cpu") return std::make_unique<cpu::CpuBackend>(cpu::CpuBackendOptions{.threads = options.threads});
+#ifdef KILN_HAVE_CUDA
+  if (name == "cuda") return cuda::make_cuda_backend();
+#endif
   std::string known;
   for (const std::string& n : available_backends()) known += (known.empty() ? "" : ", ") + n;
   throw kiln::Error("unknown backend '" + std::string(name) + "' (this build has: " + known + ")");

@@ -2,10 +2,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include "core/error.h"
 
 namespace kiln::kv {
-
-void BlockPool::AlignedFree::operator()(uint8_t* p) const { std::free(p); }
 
 BlockPool::BlockPool(const BlockLayout& layout, int num_blocks, int group_index)
     : layout_(layout),
@@ -18,11 +19,7 @@ BlockPool::BlockPool(const BlockLayout& layout, int num_blocks, int group_index)
       free_slot_(size_t(num_blocks), kNoBlock),
       table_(size_t(num_blocks)) {
   if (num_blocks <= 0) throw kiln::Error("KV block pool needs at least one block");
-  const size_t bytes = layout.block_bytes * size_t(num_blocks);
-  storage_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
-  if (!storage_)
-    throw kiln::Error("cannot allocate " + std::to_string(bytes) + " bytes for KV cache layer group " +
-                      std::to_string(group_index));
+  storage_ = make_host_storage(layout.block_bytes * size_t(num_blocks), group_index);
   prev_[sentinel()] = next_[sentinel()] = sentinel();
   free_.reserve(size_t(num_blocks));
   // Pushed in reverse so that allocation hands out blocks 0, 1, 2... (lower
@@ -114,7 +111,16 @@ void BlockPool::unregister(BlockId b) {
 }
 
 void BlockPool::copy_block(BlockId dst, BlockId src) {
-  std::memcpy(data(dst), data(src), layout_.block_bytes);
+  storage_->copy(size_t(dst) * layout_.block_bytes, size_t(src) * layout_.block_bytes, layout_.block_bytes);
+}
+
+void BlockPool::replace_storage(std::unique_ptr<BlockStorage> storage) {
+  if (!storage || storage->bytes() != storage_->bytes())
+    throw kiln::Error("KV storage of layer group " + std::to_string(group_index_) + " replaced by one of another size");
+  if (!storage_->host_accessible())
+    throw kiln::Error("KV storage of layer group " + std::to_string(group_index_) + " can only move out of host memory");
+  storage->copy_from_host(storage_->data(), storage_->bytes());
+  storage_ = std::move(storage);
 }
 
 }  // namespace kiln::kv

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kv/block_hash_table.h"
+#include "kv/block_storage.h"
 #include "kv/kv_config.h"
 
 namespace kiln::kv {
@@ -64,10 +65,14 @@ class BlockPool {
   bool registered(BlockId b) const { return registered_[b] != 0; }
   const BlockHash& hash_of(BlockId b) const { return hash_[b]; }
 
-  uint8_t* data(BlockId b) { return storage_.get() + size_t(b) * layout_.block_bytes; }
-  const uint8_t* data(BlockId b) const { return storage_.get() + size_t(b) * layout_.block_bytes; }
+  uint8_t* data(BlockId b) { return storage_->data() + size_t(b) * layout_.block_bytes; }
+  const uint8_t* data(BlockId b) const { return storage_->data() + size_t(b) * layout_.block_bytes; }
   // Copies all of src's storage (every layer, K and V) into dst.
   void copy_block(BlockId dst, BlockId src);
+  const BlockStorage& storage() const { return *storage_; }
+  // Moves the blocks' bytes into new storage of the same size (the current
+  // storage must be host-accessible) and frees the old one.
+  void replace_storage(std::unique_ptr<BlockStorage> storage);
   const BlockLayout& layout() const { return layout_; }
   // nullptr for none. Not owned.
   void set_observer(BlockObserver* observer) { observer_ = observer; }
@@ -90,10 +95,7 @@ class BlockPool {
 
   BlockLayout layout_;
   int group_index_;
-  struct AlignedFree {
-    void operator()(uint8_t* p) const;
-  };
-  std::unique_ptr<uint8_t[], AlignedFree> storage_;
+  std::unique_ptr<BlockStorage> storage_;
   std::vector<uint32_t> refcount_;
   std::vector<BlockHash> hash_;
   std::vector<uint8_t> registered_;

@@ -14,9 +14,10 @@
 // Positions 0..length-1 of a sequence are its tokens. Positions below
 // computed() have K/V written; appended tokens above it are reserved slots.
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <string>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kv/block_pool.h"
@@ -109,6 +110,10 @@ class KvCache {
   // Slot of position pos in a group: block * block_size + offset, or -1 when
   // the group released it. pos must be below length().
   int64_t slot(SeqId id, int group, int64_t pos) const;
+  // Moves every group's blocks into storage made by make(bytes, group) (a
+  // device backend's memory), contents included. Afterwards write() and
+  // gather() need host-accessible storage and throw kiln::Error otherwise.
+  void move_storage(const std::function<std::unique_ptr<BlockStorage>(size_t bytes, int group)>& make);
   // Stores one token's K and V rows (f32, [kv_head][head_dim]) at a slot of
   // the layer's group, converting to the cache's element type.
   void write(int layer, int64_t slot, const float* k, const float* v);

@@ -2,6 +2,7 @@
 // live inside a block, and f32 write/gather helpers that convert to and from
 // the cache's element type (f16 or ggml q8_0, via core/quant).
 #include <algorithm>
+#include <string>
 
 #include "core/quant/quant.h"
 #include "kv/kv_cache.h"
@@ -10,7 +11,17 @@ namespace kiln::kv {
 
 namespace {
 GgmlType ggml_type(KvType t) { return t == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0; }
+
+void require_host(const BlockPool& pool, int group, const char* what) {
+  if (!pool.storage().host_accessible())
+    throw kiln::Error(std::string("KV ") + what + ": layer group " + std::to_string(group) +
+                      " lives in device memory; only its backend's kernels can reach it");
+}
 }  // namespace
+
+void KvCache::move_storage(const std::function<std::unique_ptr<BlockStorage>(size_t bytes, int group)>& make) {
+  for (size_t g = 0; g < pools_.size(); ++g) pools_[g].replace_storage(make(pools_[g].storage().bytes(), int(g)));
+}
 
 uint8_t* KvCache::k_data(int layer, BlockId block) {
   const int g = group_of_layer(layer);
@@ -49,6 +60,7 @@ void KvCache::write(int layer, int64_t slot, const float* k, const float* v) {
   const int64_t bs = config_.block_size;
   if (slot < 0 || slot >= int64_t(group.num_blocks) * bs)
     throw kiln::Error("KV slot " + std::to_string(slot) + " is outside layer group " + std::to_string(g));
+  require_host(pools_[size_t(g)], g, "write");
   const BlockId b = BlockId(slot / bs);
   const size_t offset = size_t(slot % bs);
   uint8_t* kd = k_data(layer, b);
@@ -70,6 +82,7 @@ void KvCache::gather(SeqId id, int layer, int64_t begin, int64_t end, float* k_o
     throw kiln::Error("cannot gather positions [" + std::to_string(begin) + ", " + std::to_string(end) +
                       ") of KV sequence " + std::to_string(id) + ": layer " + std::to_string(layer) +
                       " holds [" + std::to_string(held) + ", " + std::to_string(s.tokens.size()) + ")");
+  require_host(pools_[size_t(g)], g, "gather");
   const LayerGroupConfig& group = config_.groups[size_t(g)];
   const BlockLayout& l = layout(g);
   const GgmlType t = ggml_type(config_.type);

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The CUDA backend's whole check on a GPU machine, in one go:
+#   CUDA op tests (tests/backend: cuda_ops_test.cpp and the op-level harness on
+#   "cuda"), random-weight models of real shapes written by `kiln synth`,
+#   teacher-forced GPU-vs-CPU logits on them (top-1 >= 99%, KL <= 0.005), and
+#   decode / prefill speed; one table at the end, logs under $OUT.
+#
+#   scripts/gpu_check.sh pack   (on a build machine: nvcc, the project's
+#                                libraries) builds test_backend and
+#                                bench_cuda_model into build-cuda-pack/ and
+#                                copies them with the shared libraries a bare
+#                                CUDA image lacks into build-gpupack/.
+#   scripts/gpu_check.sh [run]  (on the GPU machine) uses build-gpupack/ when
+#                                it is there, else configures and builds
+#                                build-gpu (Release, KILN_CUDA=ON, sm_90, -j16).
+#
+# Environment: OUT (default ./gpu-check-out), KILN_GPU_ARCH (default 90 for
+# the build on the GPU machine; pack keeps its build dir's), PACK_BUILD_DIR,
+# GPU_CHECK_BIG=0 skips the 8B model.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+arch=${KILN_GPU_ARCH:-90}
+pack=build-gpupack
+
+if [[ $mode == pack ]]; then
+  set -e
+  # KILN_NATIVE=OFF: the GPU machine's CPU may lack this one's instructions
+  # (the CPU kernels still pick AVX2/AVX-512 at run time).
+  bdir=${PACK_BUILD_DIR:-build-cuda-pack}
+  cmake -S . -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_NATIVE=OFF \
+    ${KILN_GPU_ARCH:+-DCMAKE_CUDA_ARCHITECTURES=$KILN_GPU_ARCH} -DKILN_TESTS=ON -DKILN_BENCH=ON >/dev/null
+  cmake --build "$bdir" -j"${JOBS:-2}" --target test_backend bench_cuda_model
+  rm -rf "$pack" && mkdir -p "$pack/bin" "$pack/lib"
+  cp "$bdir"/tests/test_backend "$bdir"/bench/bench_cuda_model "$pack/bin/"
+  strip "$pack"/bin/* || true
+  # Shared libraries other than glibc's and CUDA's (the GPU image has those).
+  for b in "$pack"/bin/*; do ldd "$b"; done | awk '/=>/ {print $3}' | sort -u | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libcuda.so*|libcudart.so*|libcublas*) ;;
+      *) cp -L "$lib" "$pack/lib/" ;;
+    esac
+  done
+  du -sh "$pack"
+  exit 0
+fi
+
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+summary=$OUT/summary.md
+: >"$summary"
+note() { echo "$@" | tee -a "$summary"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$OUT/gpu.txt" 2>&1
+device=$(head -1 "$OUT/gpu.txt")
+note "# kiln CUDA check — $(date -u +%Y-%m-%dT%H:%M:%SZ) — $device"
+
+if [[ -x $pack/bin/bench_cuda_model ]]; then
+  bin=$pack/bin
+  cublas_dir=$(dirname "$(ls /usr/local/cuda/lib64/libcublas.so.13* /usr/local/cuda/targets/x86_64-linux/lib/libcublas.so.13* 2>/dev/null | head -1)" 2>/dev/null)
+  if [[ -z $cublas_dir || $cublas_dir == . ]]; then
+    cublas_dir=$(find / -name 'libcublas.so.13*' -not -path '*/proc/*' 2>/dev/null | head -1 | xargs -r dirname)
+  fi
+  export LD_LIBRARY_PATH=$PWD/$pack/lib:${cublas_dir}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  test_backend=$bin/test_backend bench=$bin/bench_cuda_model
+  note "binaries: prebuilt ($pack), cuBLAS from ${cublas_dir:-?}"
+else
+  t0=$(date +%s)
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DKILN_TESTS=ON -DKILN_BENCH=ON >"$OUT/configure.log" 2>&1 || { note "configure failed"; tail -20 "$OUT/configure.log"; exit 1; }
+  cmake --build build-gpu -j16 --target test_backend bench_cuda_model >"$OUT/build.log" 2>&1 ||
+    { note "build failed"; tail -40 "$OUT/build.log"; exit 1; }
+  note "binaries: built here in $(($(date +%s) - t0)) s"
+  test_backend=build-gpu/tests/test_backend bench=build-gpu/bench/bench_cuda_model
+fi
+
+# 1. op tests: the CUDA file and the op-level harness's "cuda" instances.
+$test_backend --gtest_filter='CudaOpsTest.*:Backends/OpsTest.*/cuda' >"$OUT/tests.log" 2>&1
+rc=$?
+note "op tests: $(grep -E '^\[  (PASSED|FAILED)  \]' "$OUT/tests.log" | tr '\n' ' ') (rc $rc)"
+grep -E '^\[  FAILED  \]|Failure|error' "$OUT/tests.log" | head -20
+
+# 2. random-weight models of real shapes (the code of `kiln synth`)
+models=/tmp/kiln-gpu-models
+mkdir -p $models
+synth() {  # preset type [layers]
+  local f=$models/$1-$2${3:+-L$3}.gguf
+  [[ -f $f ]] || $bench --synth "$1:$2${3:+:$3}" -o "$f" >>"$OUT/synth.log" 2>&1 || note "synth $1 $2 failed" >&2
+  echo "$f"
+}
+
+# 3. GPU vs CPU logits, teacher-forced
+: >"$OUT/check.jsonl"
+for spec in "qwen2.5-0.5b q4_K_M" "gemma3-270m q4_K_M" "qwen3-0.6b q8_0" "llama3-8b q4_K_M 2" "qwen2.5-0.5b f16"; do
+  set -- $spec
+  f=$(synth "$@")
+  $bench "$f" --check cpu --check-tokens 64 2>&1 | tee -a "$OUT/check.log" | grep '^{' >>"$OUT/check.jsonl"
+done
+note "logit checks:"
+grep '^check' "$OUT/check.log" | sed 's/^/  /' | tee -a "$summary"
+
+# 4. speed
+: >"$OUT/speed.jsonl"
+runs=("qwen2.5-0.5b q4_K_M")
+[[ ${GPU_CHECK_BIG:-1} == 1 ]] && runs+=("llama3-8b q4_K_M" "llama3-8b q8_0")
+note ""
+note "| model | backend | test | t/s |"
+note "| --- | --- | --- | --- |"
+for spec in "${runs[@]}"; do
+  set -- $spec
+  f=$(synth "$@")
+  $bench "$f" --backend cuda -p 512 -n 128 -r 3 2>&1 | tee -a "$OUT/speed.log" | grep '^{' >>"$OUT/speed.jsonl"
+  grep "^| $f" "$OUT/speed.log" | sed "s#$models/##" | tee -a "$summary"
+done
+rm -f $models/llama3-8b-q8_0.gguf
+cat "$summary"

@@ -1,0 +1,360 @@
+// CudaBackend: memory (weights, arena, uploads) and the dispatch of every op
+// to its kernel after the same shape checks the CPU backend makes.
+#include "backend/cuda/cuda_backend_impl.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/kv_storage.cuh"
+#include "gguf/gguf.h"
+#include "kv/batch_metadata.h"
+#include "kv/kv_cache.h"
+
+namespace kiln::cuda {
+
+using backend::Tensor;
+
+namespace {
+
+constexpr size_t kAlign = 256;
+constexpr size_t kDefaultArena = size_t(64) << 20;
+// Slack for the arena's 256-byte alignment over the plan's 64-byte one.
+constexpr size_t kArenaSlack = size_t(1) << 20;
+
+std::string shape(const Tensor& t) { return std::to_string(t.rows) + "x" + std::to_string(t.cols); }
+
+void check_f32(const char* op, const Tensor& t) {
+  if (t.type != GgmlType::F32) throw kiln::Error(std::string(op) + ": expected an F32 tensor, got " + std::string(type_name(t.type)));
+}
+
+void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.rows != b.rows || a.cols != b.cols)
+    throw kiln::Error(std::string(op) + ": shapes " + shape(a) + " and " + shape(b) + " differ");
+}
+
+float* fptr(const Tensor& t) { return static_cast<float*>(t.data); }
+int64_t fstride(const Tensor& t) { return int64_t(t.stride / sizeof(float)); }
+
+}  // namespace
+
+bool device_present() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+std::unique_ptr<backend::Backend> make_cuda_backend() {
+  if (!device_present()) throw kiln::Error("backend 'cuda': no CUDA device is visible");
+  return std::make_unique<CudaBackend>();
+}
+
+CudaBackend::CudaBackend() {
+  KILN_CUDA_CHECK(cudaGetDevice(&device_));
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) throw kiln::Error("cuda backend: cublasCreate failed");
+  cublasSetStream(cublas_, stream_);
+  arena_.ensure(kDefaultArena);
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(stream_);
+  for (void* w : weights_) cudaFree(w);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+Tensor CudaBackend::bind_weight(const gguf::TensorInfo& info) {
+  if (!info.data) throw kiln::Error("weight " + info.name + " has no data");
+  Tensor t;
+  t.type = info.type;
+  t.cols = info.row_length();
+  t.rows = info.nrows();
+  t.stride = row_bytes(info.type, t.cols);
+  const size_t bytes = t.stride * size_t(t.rows);
+  void* d = nullptr;
+  const cudaError_t e = cudaMalloc(&d, std::max<size_t>(bytes, 1));
+  if (e != cudaSuccess)
+    throw kiln::Error("cuda backend: cannot allocate " + std::to_string(bytes) + " bytes of device memory for " +
+                      info.name + " (" + std::to_string(weight_bytes_ >> 20) + " MiB of weights already on the GPU)");
+  weights_.push_back(d);
+  weight_bytes_ += bytes;
+  KILN_CUDA_CHECK(cudaMemcpyAsync(d, info.data, bytes, cudaMemcpyHostToDevice, stream_));
+  t.data = d;
+  return t;
+}
+
+void CudaBackend::reserve_scratch(const backend::ScratchPlan& plan) {
+  cudaStreamSynchronize(stream_);
+  arena_.ensure(plan.tensor_bytes + kArenaSlack);
+  arena_used_ = 0;
+  // The GEMM's f16 copy of its input for the largest step.
+  gemm_x_.ensure(size_t(std::max<int64_t>(plan.max_tokens, 1)) * size_t(std::max<int64_t>(plan.max_row, 256)) * 2);
+}
+
+void CudaBackend::begin_step() {
+  arena_used_ = 0;
+  ++step_;
+}
+
+Tensor CudaBackend::scratch(int64_t rows, int64_t cols, GgmlType type) {
+  if (rows < 0 || cols < 0) throw kiln::Error("scratch tensor with negative shape");
+  Tensor t;
+  t.type = type;
+  t.rows = rows;
+  t.cols = cols;
+  t.stride = row_bytes(type, cols);
+  const size_t bytes = (t.stride * size_t(rows) + kAlign - 1) / kAlign * kAlign;
+  if (arena_used_ + bytes > arena_.bytes())
+    throw kiln::Error("cuda scratch arena of " + std::to_string(arena_.bytes()) + " bytes is too small for a " +
+                      shape(t) + " tensor (reserve_scratch sizes it for the largest step)");
+  t.data = static_cast<uint8_t*>(arena_.get()) + arena_used_;
+  arena_used_ += bytes;
+  return t;
+}
+
+void CudaBackend::upload(const void* host, Tensor& dst) {
+  const size_t rb = row_bytes(dst.type, dst.cols);
+  if (dst.rows == 0 || rb == 0) return;
+  KILN_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.stride, host, rb, rb, size_t(dst.rows), cudaMemcpyHostToDevice, stream_));
+}
+
+void CudaBackend::download(const Tensor& src, void* host) {
+  const size_t rb = row_bytes(src.type, src.cols);
+  if (src.rows > 0 && rb > 0)
+    KILN_CUDA_CHECK(cudaMemcpy2DAsync(host, rb, src.data, src.stride, rb, size_t(src.rows), cudaMemcpyDeviceToHost, stream_));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::get_rows(const Tensor& table, const Tensor& ids, Tensor& out) {
+  check_f32("get_rows", out);
+  if (ids.type != GgmlType::I32 || ids.rows != 1 || out.rows != ids.cols || out.cols != table.cols)
+    throw kiln::Error("get_rows: " + shape(ids) + " ids into " + shape(out) + " from a " + shape(table) + " table");
+  launch_get_rows(table.type, table.data, table.stride, table.cols, table.rows, static_cast<const int32_t*>(ids.data),
+                  ids.cols, fptr(out), fstride(out), stream_);
+}
+
+void CudaBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
+  check_f32("matmul", x);
+  check_f32("matmul", y);
+  if (x.cols != w.cols || y.rows != x.rows || y.cols != w.rows)
+    throw kiln::Error("matmul: x " + shape(x) + " times weight " + shape(w) + "^T into " + shape(y));
+  if (w.cols % 8 != 0 || !supported_weight_type(w.type))
+    throw kiln::Error("cuda matmul: no kernel for " + std::string(type_name(w.type)) + " weights of " +
+                      std::to_string(w.cols) + " columns");
+  if (x.rows <= kMaxMatvecTokens)
+    launch_matvec(w.type, w.data, w.stride, w.rows, w.cols, fptr(x), fstride(x), x.rows, fptr(y), fstride(y), stream_);
+  else
+    gemm(x, w, y);
+}
+
+// Prefill: weight row tiles dequantized into a workspace, then cuBLAS.
+// Quantized weights go through f16 tensor cores (f32 accumulation): the
+// weight values are exact in f16 and rounding x to f16 stays well inside the
+// error the quantization itself allows. Float weights (F32/F16/BF16) keep f32
+// inputs and an f32 GEMM, so they match the reference as closely as the CPU.
+void CudaBackend::gemm(const Tensor& x, const Tensor& w, Tensor& y) {
+  const int64_t T = x.rows, K = x.cols, N = w.rows;
+  const bool float_path = !traits(w.type).quantized;
+  const size_t elem = float_path ? 4 : 2;
+  constexpr size_t kTileBytes = size_t(64) << 20;
+  int64_t tile = std::max<int64_t>(128, int64_t(kTileBytes / (size_t(K) * elem)) / 128 * 128);
+  tile = std::min(tile, N);
+  const float alpha = 1.f, beta = 0.f;
+  const void* x16 = nullptr;
+  if (!float_path) {
+    x16 = gemm_x_.ensure(size_t(T) * size_t(K) * 2);
+    launch_to_f16(fptr(x), fstride(x), T, K, gemm_x_.get(), stream_);
+  }
+  const bool direct_f32 = w.type == GgmlType::F32 && w.stride == size_t(K) * 4;
+  if (!direct_f32) gemm_w_.ensure(size_t(tile) * size_t(K) * elem);
+  for (int64_t n0 = 0; n0 < N; n0 += tile) {
+    const int64_t nt = std::min(tile, N - n0);
+    const void* wt = direct_f32 ? static_cast<const uint8_t*>(w.data) + size_t(n0) * w.stride : gemm_w_.get();
+    if (!direct_f32) launch_dequant_rows(w.type, w.data, w.stride, n0, nt, K, gemm_w_.get(), float_path, stream_);
+    cublasStatus_t st;
+    if (float_path)
+      st = cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(nt), int(T), int(K), &alpha, static_cast<const float*>(wt),
+                       int(K), fptr(x), int(fstride(x)), &beta, fptr(y) + n0, int(fstride(y)));
+    else
+      st = cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(nt), int(T), int(K), &alpha, wt, CUDA_R_16F, int(K), x16,
+                        CUDA_R_16F, int(K), &beta, fptr(y) + n0, CUDA_R_32F, int(fstride(y)), CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS)
+      throw kiln::Error("cuda matmul: cuBLAS failed (" + std::to_string(int(st)) + ") for " + shape(x) + " x " + shape(w) + "^T");
+  }
+}
+
+void CudaBackend::add_bias(Tensor& y, const Tensor& bias) {
+  check_f32("add_bias", y);
+  check_f32("add_bias", bias);
+  if (bias.rows != 1 || bias.cols != y.cols) throw kiln::Error("add_bias: bias " + shape(bias) + " for " + shape(y));
+  launch_add_bias(fptr(y), fstride(y), fptr(bias), y.rows, y.cols, stream_);
+}
+
+void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+  check_f32("rms_norm", x);
+  check_f32("rms_norm", w);
+  check_f32("rms_norm", y);
+  check_same("rms_norm", x, y);
+  if (w.rows != 1 || w.cols != x.cols) throw kiln::Error("rms_norm: weight " + shape(w) + " for rows of " + std::to_string(x.cols));
+  launch_rms_norm(fptr(x), fstride(x), fptr(w), eps, fptr(y), fstride(y), x.rows, x.cols, stream_);
+}
+
+const double* CudaBackend::inv_freq(const backend::RopeParams& p) {
+  const int half = p.n_dims / 2;
+  size_t offset = 0;
+  for (const RopeTable& r : rope_tables_) {
+    const bool same = r.p.n_dims == p.n_dims && r.p.freq_base == p.freq_base && r.p.freq_scale == p.freq_scale &&
+                      (p.freq_factors == nullptr) == r.factors.empty() &&
+                      (!p.freq_factors || std::equal(r.factors.begin(), r.factors.end(), p.freq_factors));
+    if (same) return static_cast<const double*>(rope_dev_.get()) + offset;
+    offset += r.values.size();
+  }
+  RopeTable r;
+  r.p = p;
+  if (p.freq_factors) r.factors.assign(p.freq_factors, p.freq_factors + half);
+  for (int i = 0; i < half; ++i) {
+    double f = double(p.freq_scale) * std::pow(double(p.freq_base), -2.0 * i / p.n_dims);
+    if (p.freq_factors) f /= double(p.freq_factors[i]);
+    r.values.push_back(f);
+  }
+  rope_tables_.push_back(std::move(r));
+  // Re-upload every table (the buffer may have moved); happens once per
+  // distinct rope at load/warm-up.
+  std::vector<double> all;
+  for (const RopeTable& t : rope_tables_) all.insert(all.end(), t.values.begin(), t.values.end());
+  rope_dev_.ensure(all.size() * sizeof(double));
+  KILN_CUDA_CHECK(cudaMemcpyAsync(rope_dev_.get(), all.data(), all.size() * sizeof(double), cudaMemcpyHostToDevice, stream_));
+  return static_cast<const double*>(rope_dev_.get()) + offset;
+}
+
+void CudaBackend::rope(Tensor& x, const Tensor& positions, const backend::RopeParams& p) {
+  check_f32("rope", x);
+  if (p.head_dim <= 0 || x.cols % p.head_dim != 0 || p.n_dims <= 0 || p.n_dims % 2 != 0 || p.n_dims > p.head_dim)
+    throw kiln::Error("rope: " + std::to_string(p.n_dims) + " rotated dims in heads of " + std::to_string(p.head_dim) +
+                      " over rows of " + std::to_string(x.cols));
+  if (positions.type != GgmlType::I32 || positions.rows != 1 || positions.cols != x.rows)
+    throw kiln::Error("rope: " + shape(positions) + " positions for " + std::to_string(x.rows) + " rows");
+  launch_rope(fptr(x), fstride(x), x.rows, x.cols, static_cast<const int32_t*>(positions.data), p.head_dim, p.n_dims,
+              p.style == backend::RopeStyle::Neox, inv_freq(p), stream_);
+}
+
+void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
+  check_f32("add", a);
+  check_f32("add", b);
+  check_f32("add", y);
+  check_same("add", a, b);
+  check_same("add", a, y);
+  launch_add(fptr(a), fstride(a), fptr(b), fstride(b), fptr(y), fstride(y), a.rows, a.cols, stream_);
+}
+
+void CudaBackend::scale(Tensor& x, float s) {
+  check_f32("scale", x);
+  launch_scale(fptr(x), fstride(x), x.rows, x.cols, s, stream_);
+}
+
+void CudaBackend::glu(const Tensor& gate, const Tensor& up, backend::GluActivation act, Tensor& y) {
+  check_f32("glu", gate);
+  check_f32("glu", up);
+  check_f32("glu", y);
+  check_same("glu", gate, up);
+  check_same("glu", gate, y);
+  launch_glu(fptr(gate), fstride(gate), fptr(up), fstride(up), fptr(y), fstride(y), gate.rows, gate.cols,
+             act == backend::GluActivation::GeluTanh, stream_);
+}
+
+void CudaBackend::softcap(Tensor& x, float cap) {
+  check_f32("softcap", x);
+  if (!(cap > 0)) throw kiln::Error("softcap: cap must be positive, got " + std::to_string(cap));
+  launch_softcap(fptr(x), fstride(x), x.rows, x.cols, cap, stream_);
+}
+
+void CudaBackend::adopt_cache(kv::KvCache& cache) {
+  if (cache.pool(0).storage().owner() == this) return;
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  cache.move_storage([&](size_t bytes, int group) { return make_device_kv_storage(bytes, group, device_, this); });
+}
+
+CudaBackend::DeviceMeta CudaBackend::device_meta(const kv::BatchMetadata& meta, int group, int n_groups) {
+  if (meta_step_ != step_ || meta_src_ != &meta || size_t(group) >= meta_groups_.size()) {
+    // Stage [positions][token_seq] then per group [slots][block table].
+    const size_t T = size_t(meta.n_tokens());
+    meta_host_.clear();
+    meta_host_.insert(meta_host_.end(), meta.positions().begin(), meta.positions().end());
+    meta_host_.insert(meta_host_.end(), meta.token_seq().begin(), meta.token_seq().end());
+    int max_len = 0;
+    for (int32_t l : meta.seq_lens()) max_len = std::max(max_len, int(l));
+    struct Offsets {
+      size_t slots, table;
+      int stride, window;
+    };
+    std::vector<Offsets> offs;
+    for (int g = 0; g < n_groups; ++g) {
+      const kv::BatchMetadata::Group grp = meta.group(g);
+      Offsets o{meta_host_.size(), 0, grp.stride, grp.window};
+      meta_host_.insert(meta_host_.end(), grp.slot_mapping.begin(), grp.slot_mapping.end());
+      o.table = meta_host_.size();
+      meta_host_.insert(meta_host_.end(), grp.block_table.begin(), grp.block_table.end());
+      offs.push_back(o);
+    }
+    auto* dev = static_cast<int32_t*>(meta_dev_.ensure(meta_host_.size() * sizeof(int32_t)));
+    KILN_CUDA_CHECK(cudaMemcpyAsync(dev, meta_host_.data(), meta_host_.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    meta_groups_.clear();
+    for (const Offsets& o : offs)
+      meta_groups_.push_back({dev, dev + T, dev + o.slots, dev + o.table, o.stride, o.window, max_len});
+    meta_step_ = step_;
+    meta_src_ = &meta;
+  }
+  if (size_t(group) >= meta_groups_.size()) throw kiln::Error("attention: batch metadata has no layer group " + std::to_string(group));
+  return meta_groups_[size_t(group)];
+}
+
+void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, kv::KvCache& cache,
+                            const kv::BatchMetadata& meta, const backend::AttentionParams& p, Tensor& out) {
+  check_f32("attention", q);
+  check_f32("attention", k);
+  check_f32("attention", v);
+  check_f32("attention", out);
+  const int D = p.head_dim;
+  if (p.n_kv_heads <= 0 || p.n_heads % p.n_kv_heads != 0 || p.n_heads / p.n_kv_heads > kMaxGroupHeads || D % 32 != 0 ||
+      D > kMaxHeadDim)
+    throw kiln::Error("cuda attention: " + std::to_string(p.n_heads) + " heads over " + std::to_string(p.n_kv_heads) +
+                      " KV heads of dim " + std::to_string(D) + " (supported: up to " + std::to_string(kMaxGroupHeads) +
+                      " query heads per KV head, head dim a multiple of 32 up to " + std::to_string(kMaxHeadDim) + ")");
+  if (q.rows != meta.n_tokens() || k.rows != q.rows || v.rows != q.rows || out.rows != q.rows ||
+      q.cols != int64_t(p.n_heads) * D || k.cols != int64_t(p.n_kv_heads) * D || v.cols != k.cols || out.cols != q.cols)
+    throw kiln::Error("attention: q " + shape(q) + ", k " + shape(k) + ", v " + shape(v) + ", out " + shape(out) +
+                      " for " + std::to_string(meta.n_tokens()) + " tokens");
+  adopt_cache(cache);
+  const int g = cache.group_of_layer(p.layer);
+  const kv::BlockLayout& l = cache.layout(g);
+  KvLayerView kvv;
+  kvv.k_base = cache.k_data(p.layer, kv::BlockId(0));
+  kvv.v_base = cache.v_data(p.layer, kv::BlockId(0));
+  kvv.block_bytes = l.block_bytes;
+  kvv.k_head_stride = l.k_head_stride;
+  kvv.v_head_stride = l.v_head_stride;
+  kvv.k_row_bytes = l.k_row_bytes;
+  kvv.v_row_bytes = l.v_row_bytes;
+  kvv.block_size = cache.block_size();
+  kvv.q8_0 = cache.config().type != kv::KvType::F16;
+
+  const DeviceMeta dm = device_meta(meta, g, cache.num_groups());
+  AttentionLaunch a;
+  a.q = fptr(q), a.q_stride = fstride(q);
+  a.k = fptr(k), a.k_stride = fstride(k);
+  a.v = fptr(v), a.v_stride = fstride(v);
+  a.out = fptr(out), a.out_stride = fstride(out);
+  a.n_tokens = int(q.rows), a.n_heads = p.n_heads, a.n_kv_heads = p.n_kv_heads, a.head_dim = D;
+  a.scale = p.scale, a.softcap = p.softcap;
+  a.positions = dm.positions, a.token_seq = dm.token_seq, a.slot_mapping = dm.slot_mapping;
+  a.block_table = dm.block_table, a.table_stride = dm.table_stride, a.window = dm.window, a.max_seq_len = dm.max_seq_len;
+  void* ws = nullptr;
+  if (const size_t bytes = attention_workspace_bytes(a)) ws = attn_ws_.ensure(bytes);
+  launch_attention(a, kvv, ws, stream_);
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,191 @@
+// The CUDA backend against the scalar reference at the shapes its fast paths
+// take: mat-vec kernels (T <= 8) and the dequantize + cuBLAS path (T > 8) on
+// real-model widths, and paged attention with grouped-query heads, long
+// contexts (split over keys and combined) and prefill chunks. The generic
+// op-level test (ops_test.cpp) runs every op on "cuda" too wherever a GPU is
+// present; this file adds the sizes that matter for speed. Skipped without a
+// GPU (and in builds without CUDA).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/ops_ref.h"
+#include "backend/registry.h"
+#include "core/quant/quant.h"
+#include "gguf/gguf.h"
+#include "kv/batch_metadata.h"
+#include "kv/kv_cache.h"
+
+namespace kiln::backend {
+namespace {
+
+bool have_cuda() {
+  const std::vector<std::string> names = available_backends();
+  return std::find(names.begin(), names.end(), "cuda") != names.end();
+}
+
+struct Host {
+  std::vector<uint8_t> bytes;
+  Tensor t;
+  Host(int64_t rows, int64_t cols, GgmlType type = GgmlType::F32) : bytes(row_bytes(type, cols) * size_t(rows)) {
+    t = Tensor{bytes.data(), type, rows, cols, row_bytes(type, cols)};
+  }
+  float* f(int64_t r = 0) { return reinterpret_cast<float*>(bytes.data() + size_t(r) * t.stride); }
+};
+
+Host random_f32(std::mt19937& rng, int64_t rows, int64_t cols, float lo = -1.f, float hi = 1.f) {
+  Host h(rows, cols);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) h.f(r)[c] = d(rng);
+  return h;
+}
+
+class CudaOpsTest : public ::testing::Test {
+ public:
+  void SetUp() override {
+    if (!have_cuda()) GTEST_SKIP() << "no CUDA device (or a build without CUDA)";
+    be = make_backend("cuda");
+    be->reserve_scratch({.tensor_bytes = size_t(256) << 20, .max_tokens = 512, .max_row = 4096});
+    be->begin_step();
+  }
+  Tensor to_device(Host& h) {
+    Tensor d = be->scratch(h.t.rows, h.t.cols, h.t.type);
+    be->upload(h.bytes.data(), d);
+    return d;
+  }
+  Host from_device(const Tensor& d) {
+    Host h(d.rows, d.cols, d.type);
+    be->download(d, h.bytes.data());
+    return h;
+  }
+  std::unique_ptr<Backend> be;
+  std::mt19937 rng{77};
+};
+
+// Relative error against sum |w x| (the scale any rounding is measured on):
+// f32 math for mat-vec and float weights, f16 activations for quantized GEMMs.
+TEST_F(CudaOpsTest, MatmulAtModelWidths) {
+  const GgmlType types[] = {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0,
+                            GgmlType::Q4_0, GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
+  const int64_t N = 96, K = 2048;
+  for (GgmlType type : types) {
+    Host src = random_f32(rng, N, K);
+    Host w(N, K, type);
+    for (int64_t r = 0; r < N; ++r) quantize_row(type, src.f(r), w.bytes.data() + size_t(r) * w.t.stride, K);
+    gguf::TensorInfo info;
+    info.name = "w";
+    info.type = type;
+    info.shape = {K, N};
+    info.nbytes = w.bytes.size();
+    info.data = w.bytes.data();
+    const Tensor dw = be->bind_weight(info);
+    for (int64_t T : {1, 2, 8, 9, 64}) {
+      be->begin_step();
+      Host x = random_f32(rng, T, K, -3, 3), want(T, N);
+      cpu::ref::matmul(x.t, w.t, want.t);
+      Tensor dx = to_device(x), dy = be->scratch(T, N);
+      be->matmul(dx, dw, dy);
+      Host got = from_device(dy);
+      std::vector<float> wr(static_cast<size_t>(K));
+      const double rel = (traits(type).quantized && T > 8) ? 2e-3 : 2e-5;
+      for (int64_t n = 0; n < N; ++n) {
+        dequantize_row(type, w.bytes.data() + size_t(n) * w.t.stride, wr.data(), K);
+        for (int64_t t = 0; t < T; ++t) {
+          double mag = 0;
+          for (int64_t k = 0; k < K; ++k) mag += std::abs(double(wr[size_t(k)]) * x.f(t)[k]);
+          ASSERT_NEAR(got.f(t)[n], want.f(t)[n], rel * mag + 1e-5)
+              << type_name(type) << " T=" << T << " row " << n << " token " << t;
+        }
+      }
+    }
+  }
+}
+
+// Llama-like heads (32 query heads over 8 KV heads of 128) through a cache:
+// a 700-token prefill in chunks, then decode steps whose keys are split.
+void attention_case(CudaOpsTest& test, kv::KvType type, int window) {
+  constexpr int kHeads = 32, kKvHeads = 8, kDim = 128, kBlock = 32;
+  kv::CacheConfig cfg;
+  cfg.block_size = kBlock;
+  cfg.type = type;
+  cfg.groups = {{.layers = {0}, .n_kv_heads = kKvHeads, .k_head_dim = kDim, .v_head_dim = kDim, .window = window,
+                 .num_blocks = 64}};
+  cfg.max_sequences = 2;
+  cfg.model_identity = "cuda-ops-test";
+  kv::KvCache cache(cfg);
+  kv::BatchMetadata meta(cache, 2, 512, 64);
+  const kv::SeqId s = cache.create_sequence();
+  Backend& be = *test.be;
+  int64_t next_token = 0;
+  auto step = [&](int n) {
+    std::vector<kv::Token> toks(static_cast<size_t>(n));
+    for (auto& t : toks) t = kv::Token(next_token++ % 1000);
+    cache.append(s, toks);
+    const kv::BatchEntry e{s, n};
+    meta.build(cache, std::span<const kv::BatchEntry>(&e, 1));
+    be.begin_step();
+    Host q = random_f32(test.rng, n, kHeads * kDim, -1, 1), k = random_f32(test.rng, n, kKvHeads * kDim, -1, 1),
+         v = random_f32(test.rng, n, kKvHeads * kDim), want(n, kHeads * kDim);
+    const AttentionParams p{0, kHeads, kKvHeads, kDim, 1.0f / std::sqrt(float(kDim)), 0.f};
+    Tensor dq = test.to_device(q), dk = test.to_device(k), dv = test.to_device(v), dout = be.scratch(n, kHeads * kDim);
+    be.attention(dq, dk, dv, cache, meta, p, dout);
+    Host got = test.from_device(dout);
+    cpu::ref::attention(q.t, k.t, v.t, cache, meta, p, want.t);
+    cache.mark_computed(s);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < kHeads * kDim; ++c)
+        ASSERT_NEAR(got.f(t)[c], want.f(t)[c], 2e-4 * (1 + std::abs(want.f(t)[c])))
+            << "chunk of " << n << " at length " << cache.length(s) << ", token " << t << " value " << c;
+  };
+  step(300);
+  step(400);
+  for (int i = 0; i < 3; ++i) step(1);
+  step(5);
+}
+
+TEST_F(CudaOpsTest, AttentionLongF16) { attention_case(*this, kv::KvType::F16, 0); }
+TEST_F(CudaOpsTest, AttentionLongQ8_0) { attention_case(*this, kv::KvType::Q8_0, 0); }
+TEST_F(CudaOpsTest, AttentionLongWindow) { attention_case(*this, kv::KvType::F16, 333); }
+
+// The cache moves into device memory at the first attention call and its
+// bookkeeping keeps working: a fork's copy-on-write copies device blocks.
+TEST_F(CudaOpsTest, CacheMovesToDeviceAndForks) {
+  kv::CacheConfig cfg;
+  cfg.block_size = 16;
+  cfg.groups = {{.layers = {0}, .n_kv_heads = 1, .k_head_dim = 32, .v_head_dim = 32, .num_blocks = 8}};
+  cfg.max_sequences = 2;
+  cfg.model_identity = "cuda-fork";
+  kv::KvCache cache(cfg);
+  kv::BatchMetadata meta(cache, 2, 16, 8);
+  const void* before = cache.pool(0).storage().data();
+  const kv::SeqId a = cache.create_sequence();
+  std::vector<kv::Token> toks = {1, 2, 3};
+  cache.append(a, toks);
+  const kv::BatchEntry e{a, 3};
+  meta.build(cache, std::span<const kv::BatchEntry>(&e, 1));
+  Host q = random_f32(rng, 3, 32), k = random_f32(rng, 3, 32), v = random_f32(rng, 3, 32);
+  Tensor dq = to_device(q), dk = to_device(k), dv = to_device(v), out = be->scratch(3, 32);
+  be->attention(dq, dk, dv, cache, meta, {0, 1, 1, 32, 0.2f, 0.f}, out);
+  from_device(out);
+  cache.mark_computed(a);
+  EXPECT_NE(cache.pool(0).storage().data(), before);
+  EXPECT_NE(cache.pool(0).storage().owner(), nullptr);
+  const kv::SeqId b = cache.fork(a);
+  std::vector<kv::Token> more = {9};
+  cache.append(b, more);  // copy-on-write of the shared tail block, on the device
+  std::vector<float> ka(3 * 32), va(3 * 32), kb(3 * 32), vb(3 * 32);
+  cache.gather(a, 0, 0, 3, ka.data(), va.data());
+  cache.gather(b, 0, 0, 3, kb.data(), vb.data());
+  EXPECT_EQ(ka, kb);
+  EXPECT_EQ(va, vb);
+  cache.check_invariants();
+}
+
+}  // namespace
+}  // namespace kiln::backend
