@@ -16,7 +16,7 @@
 #
 # Environment: OUT (default ./gpu-check-out), KILN_GPU_ARCH (default 90 for
 # the build on the GPU machine; pack keeps its build dir's), PACK_BUILD_DIR,
-# GPU_CHECK_BIG=0 skips the 8B model.
+# GPU_CHECK_BIG=0 skips the 8B model, GPU_CHECK_Q8=1 adds 8B Q8_0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -102,7 +102,8 @@ grep '^check' "$OUT/check.log" | sed 's/^/  /' | tee -a "$summary"
 # 4. speed
 : >"$OUT/speed.jsonl"
 runs=("qwen2.5-0.5b q4_K_M")
-[[ ${GPU_CHECK_BIG:-1} == 1 ]] && runs+=("llama3-8b q4_K_M" "llama3-8b q8_0")
+[[ ${GPU_CHECK_BIG:-1} == 1 ]] && runs+=("llama3-8b q4_K_M")
+[[ ${GPU_CHECK_Q8:-0} == 1 ]] && runs+=("llama3-8b q8_0")
 note ""
 note "| model | backend | test | t/s |"
 note "| --- | --- | --- | --- |"
