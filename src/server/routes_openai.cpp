@@ -1,5 +1,5 @@
 // POST /v1/chat/completions, /v1/completions, /v1/embeddings: OpenAI's wire
-// format over the native handlers. Each route translates the body
+// format over the native handlers. Each generation route translates the body
 // (openai_*.h), starts the native generation (everything that can fail with
 // a client error fails here, before a byte is sent, and the router answers
 // it in OpenAI's error shape), then either streams the translated chunks as
@@ -86,6 +86,48 @@ void completions(Call& call, ApiState& state) {
   call.json(200, openai::text_completion(collect(call, *generation), request, id, created));
 }
 
+// /v1/embeddings runs the native /api/embed handler itself, as Ollama's
+// middleware does: the translated body goes through a private router that
+// holds only the embed routes (so the request is not counted twice in the
+// request metrics), and its answer, or its error with its status, comes
+// back translated. One embedding code path for both APIs.
+class NativeEmbed {
+ public:
+  NativeEmbed(ApiState& state, size_t max_body) : state_(state), router_(max_body) {
+    add_embed_routes(router_, state);
+  }
+
+  ojson operator()(const ojson& native_body) const {
+    const std::string body = native_body.dump(-1, ' ', false, ojson::error_handler_t::replace);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/api/embed";
+    req.set_header("Content-Type", "application/json");
+    req.set_header("Content-Length", std::to_string(body.size()));
+    httplib::Response res;
+    const httplib::ContentReader reader(
+        [&](const httplib::ContentReceiver& receive) { return receive(body.data(), body.size()); },
+        [](const httplib::MultipartContentHeader&, const httplib::ContentReceiver&) { return false; });
+    router_.dispatch(req, res, &reader, state_.log);
+    ojson answer = ojson::parse(res.body, nullptr, false);
+    if (res.status != 200) {
+      const auto it = answer.is_object() ? answer.find("error") : answer.end();
+      throw HttpError(res.status, it != answer.end() && it->is_string() ? it->get<std::string>() : res.body);
+    }
+    if (!answer.is_object()) throw HttpError(500, "the embed handler answered no JSON object");
+    return answer;
+  }
+
+ private:
+  ApiState& state_;
+  Router router_;
+};
+
+void embeddings(Call& call, const NativeEmbed& native_embed) {
+  const openai::EmbeddingsTranslation request = openai::embeddings_request(openai::parse_body(call.body()));
+  call.json(200, openai::embedding_list(native_embed(request.native), request));
+}
+
 }  // namespace
 
 void add_openai_routes(Router& r, ApiState& state) {
@@ -94,6 +136,10 @@ void add_openai_routes(Router& r, ApiState& state) {
       ErrorStyle::OpenAI);
   r.add(
       "POST", "/v1/completions", BodyMode::Json, [&state](Call& c) { completions(c, state); }, ErrorStyle::OpenAI);
+  auto native_embed = std::make_shared<NativeEmbed>(state, r.max_body_bytes());
+  r.add(
+      "POST", "/v1/embeddings", BodyMode::Json, [native_embed](Call& c) { embeddings(c, *native_embed); },
+      ErrorStyle::OpenAI);
 }
 
 }  // namespace kiln::server
