@@ -51,8 +51,7 @@ summary=$OUT/summary.md
 : >"$summary"
 note() { echo "$@" | tee -a "$summary"; }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$OUT/gpu.txt" 2>&1
-device=$(head -1 "$OUT/gpu.txt")
+device=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -1)
 note "# kiln CUDA check — $(date -u +%Y-%m-%dT%H:%M:%SZ) — $device"
 
 if [[ -x $pack/bin/bench_cuda_model ]]; then
@@ -78,7 +77,7 @@ fi
 $test_backend --gtest_filter='CudaOpsTest.*:Backends/OpsTest.*/cuda' >"$OUT/tests.log" 2>&1
 rc=$?
 note "op tests: $(grep -E '^\[  (PASSED|FAILED)  \]' "$OUT/tests.log" | tr '\n' ' ') (rc $rc)"
-grep -E '^\[  FAILED  \]|Failure|error' "$OUT/tests.log" | head -20
+grep -A4 'Failure' "$OUT/tests.log" | head -60
 
 # 2. random-weight models of real shapes (the code of `kiln synth`)
 models=/tmp/kiln-gpu-models
@@ -90,17 +89,16 @@ synth() {  # preset type [layers]
 }
 
 # 3. GPU vs CPU logits, teacher-forced
-: >"$OUT/check.jsonl"
+: >"$OUT/results.jsonl"
 for spec in "qwen2.5-0.5b q4_K_M" "gemma3-270m q4_K_M" "qwen3-0.6b q8_0" "llama3-8b q4_K_M 2" "qwen2.5-0.5b f16"; do
   set -- $spec
   f=$(synth "$@")
-  $bench "$f" --check cpu --check-tokens 64 2>&1 | tee -a "$OUT/check.log" | grep '^{' >>"$OUT/check.jsonl"
+  $bench "$f" --check cpu --check-tokens 64 2>&1 | tee -a "$OUT/check.log" | grep '^{' >>"$OUT/results.jsonl"
 done
 note "logit checks:"
 grep '^check' "$OUT/check.log" | sed 's/^/  /' | tee -a "$summary"
 
 # 4. speed
-: >"$OUT/speed.jsonl"
 runs=("qwen2.5-0.5b q4_K_M")
 [[ ${GPU_CHECK_BIG:-1} == 1 ]] && runs+=("llama3-8b q4_K_M")
 [[ ${GPU_CHECK_Q8:-0} == 1 ]] && runs+=("llama3-8b q8_0")
@@ -110,8 +108,18 @@ note "| --- | --- | --- | --- |"
 for spec in "${runs[@]}"; do
   set -- $spec
   f=$(synth "$@")
-  $bench "$f" --backend cuda -p 512 -n 128 -r 3 2>&1 | tee -a "$OUT/speed.log" | grep '^{' >>"$OUT/speed.jsonl"
+  $bench "$f" --backend cuda -p 512 -n 128 -r 3 2>&1 | tee -a "$OUT/speed.log" | grep '^{' >>"$OUT/results.jsonl"
   grep "^| $f" "$OUT/speed.log" | sed "s#$models/##" | tee -a "$summary"
 done
 rm -f $models/llama3-8b-q8_0.gguf
+
+# 5. where the time goes (KILN_CUDA_PROFILE=1: GPU time per op kind, one rep)
+for spec in "${runs[@]}"; do
+  set -- $spec
+  echo "== $1 $2 pp512 + tg128" >>"$OUT/profile.log"
+  KILN_CUDA_PROFILE=1 $bench "$(synth "$@")" --backend cuda -p 512 -n 128 -r 1 >>"$OUT/profile.log" 2>&1
+done
+note ""
+note "profile (top ops per model, warm-up included):"
+awk '/^==/ {print; n = 0; next} /kiln cuda profile/ {print; n = 12; next} n > 0 {print; n--}' "$OUT/profile.log" | tee -a "$summary"
 cat "$summary"

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -57,10 +58,13 @@ CudaBackend::CudaBackend() {
   if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) throw kiln::Error("cuda backend: cublasCreate failed");
   cublasSetStream(cublas_, stream_);
   arena_.ensure(kDefaultArena);
+  if (const char* v = std::getenv("KILN_CUDA_PROFILE"); v && std::string_view(v) == "1")
+    profiler_ = std::make_unique<OpProfiler>(stream_);
 }
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
+  profiler_.reset();  // prints its table
   for (void* w : weights_) cudaFree(w);
   cublasDestroy(cublas_);
   cudaStreamDestroy(stream_);
@@ -126,12 +130,14 @@ void CudaBackend::download(const Tensor& src, void* host) {
   if (src.rows > 0 && rb > 0)
     KILN_CUDA_CHECK(cudaMemcpy2DAsync(host, rb, src.data, src.stride, rb, size_t(src.rows), cudaMemcpyDeviceToHost, stream_));
   KILN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (profiler_) profiler_->collect();
 }
 
 void CudaBackend::get_rows(const Tensor& table, const Tensor& ids, Tensor& out) {
   check_f32("get_rows", out);
   if (ids.type != GgmlType::I32 || ids.rows != 1 || out.rows != ids.cols || out.cols != table.cols)
     throw kiln::Error("get_rows: " + shape(ids) + " ids into " + shape(out) + " from a " + shape(table) + " table");
+  const ProfileScope prof(profiler_.get(), "get_rows");
   launch_get_rows(table.type, table.data, table.stride, table.cols, table.rows, static_cast<const int32_t*>(ids.data),
                   ids.cols, fptr(out), fstride(out), stream_);
 }
@@ -144,6 +150,10 @@ void CudaBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
   if (w.cols % 8 != 0 || !supported_weight_type(w.type))
     throw kiln::Error("cuda matmul: no kernel for " + std::string(type_name(w.type)) + " weights of " +
                       std::to_string(w.cols) + " columns");
+  const ProfileScope prof(profiler_.get(), "matmul",
+                         profiler_ ? std::string(type_name(w.type)) + (x.rows <= kMaxMatvecTokens ? " matvec " : " gemm ") +
+                                         std::to_string(w.rows) + "x" + std::to_string(w.cols)
+                                   : std::string());
   if (x.rows <= kMaxMatvecTokens)
     launch_matvec(w.type, w.data, w.stride, w.rows, w.cols, fptr(x), fstride(x), x.rows, fptr(y), fstride(y), stream_);
   else
@@ -191,6 +201,7 @@ void CudaBackend::add_bias(Tensor& y, const Tensor& bias) {
   check_f32("add_bias", y);
   check_f32("add_bias", bias);
   if (bias.rows != 1 || bias.cols != y.cols) throw kiln::Error("add_bias: bias " + shape(bias) + " for " + shape(y));
+  const ProfileScope prof(profiler_.get(), "add_bias");
   launch_add_bias(fptr(y), fstride(y), fptr(bias), y.rows, y.cols, stream_);
 }
 
@@ -200,6 +211,7 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& 
   check_f32("rms_norm", y);
   check_same("rms_norm", x, y);
   if (w.rows != 1 || w.cols != x.cols) throw kiln::Error("rms_norm: weight " + shape(w) + " for rows of " + std::to_string(x.cols));
+  const ProfileScope prof(profiler_.get(), "rms_norm");
   launch_rms_norm(fptr(x), fstride(x), fptr(w), eps, fptr(y), fstride(y), x.rows, x.cols, stream_);
 }
 
@@ -238,8 +250,10 @@ void CudaBackend::rope(Tensor& x, const Tensor& positions, const backend::RopePa
                       " over rows of " + std::to_string(x.cols));
   if (positions.type != GgmlType::I32 || positions.rows != 1 || positions.cols != x.rows)
     throw kiln::Error("rope: " + shape(positions) + " positions for " + std::to_string(x.rows) + " rows");
+  const double* freqs = inv_freq(p);
+  const ProfileScope prof(profiler_.get(), "rope");
   launch_rope(fptr(x), fstride(x), x.rows, x.cols, static_cast<const int32_t*>(positions.data), p.head_dim, p.n_dims,
-              p.style == backend::RopeStyle::Neox, inv_freq(p), stream_);
+              p.style == backend::RopeStyle::Neox, freqs, stream_);
 }
 
 void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
@@ -248,11 +262,13 @@ void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
   check_f32("add", y);
   check_same("add", a, b);
   check_same("add", a, y);
+  const ProfileScope prof(profiler_.get(), "add");
   launch_add(fptr(a), fstride(a), fptr(b), fstride(b), fptr(y), fstride(y), a.rows, a.cols, stream_);
 }
 
 void CudaBackend::scale(Tensor& x, float s) {
   check_f32("scale", x);
+  const ProfileScope prof(profiler_.get(), "scale");
   launch_scale(fptr(x), fstride(x), x.rows, x.cols, s, stream_);
 }
 
@@ -262,6 +278,7 @@ void CudaBackend::glu(const Tensor& gate, const Tensor& up, backend::GluActivati
   check_f32("glu", y);
   check_same("glu", gate, up);
   check_same("glu", gate, y);
+  const ProfileScope prof(profiler_.get(), "glu");
   launch_glu(fptr(gate), fstride(gate), fptr(up), fstride(up), fptr(y), fstride(y), gate.rows, gate.cols,
              act == backend::GluActivation::GeluTanh, stream_);
 }
@@ -269,6 +286,7 @@ void CudaBackend::glu(const Tensor& gate, const Tensor& up, backend::GluActivati
 void CudaBackend::softcap(Tensor& x, float cap) {
   check_f32("softcap", x);
   if (!(cap > 0)) throw kiln::Error("softcap: cap must be positive, got " + std::to_string(cap));
+  const ProfileScope prof(profiler_.get(), "softcap");
   launch_softcap(fptr(x), fstride(x), x.rows, x.cols, cap, stream_);
 }
 
@@ -354,6 +372,7 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, k
   a.block_table = dm.block_table, a.table_stride = dm.table_stride, a.window = dm.window, a.max_seq_len = dm.max_seq_len;
   void* ws = nullptr;
   if (const size_t bytes = attention_workspace_bytes(a)) ws = attn_ws_.ensure(bytes);
+  const ProfileScope prof(profiler_.get(), "attention", q.rows <= kMaxMatvecTokens ? "decode" : "prefill");
   launch_attention(a, kvv, ws, stream_);
 }
 

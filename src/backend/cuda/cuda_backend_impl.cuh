@@ -16,11 +16,13 @@
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/profiler.cuh"
 
 namespace kiln::cuda {
 
@@ -68,6 +70,18 @@ class CudaBackend final : public backend::Backend {
     int table_stride, window, max_seq_len;
   };
   DeviceMeta device_meta(const kv::BatchMetadata& meta, int group, int n_groups);
+
+  // Times the enclosing op when KILN_CUDA_PROFILE=1 (see profiler.cuh).
+  struct ProfileScope {
+    OpProfiler* p;
+    ProfileScope(OpProfiler* profiler, const char* op, const std::string& detail = {}) : p(profiler) {
+      if (p) p->begin(detail.empty() ? std::string(op) : std::string(op) + " " + detail);
+    }
+    ~ProfileScope() {
+      if (p) p->end();
+    }
+  };
+  std::unique_ptr<OpProfiler> profiler_;
 
   int device_ = 0;
   cudaStream_t stream_ = nullptr;

@@ -20,13 +20,17 @@ constexpr int kWarpsPerBlock = 4;
 
 template <GgmlType T>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    matvec_kernel(const uint8_t* w, size_t ws, int64_t n_rows, int64_t k, const float* x, int64_t xs, int n_tok,
-                  float* y, int64_t ys) {
+    matvec_kernel(const uint8_t* __restrict__ w, size_t ws, int64_t n_rows, int64_t k, const float* __restrict__ x,
+                  int64_t xs, int n_tok, float* __restrict__ y, int64_t ys) {
   const int lane = threadIdx.x % 32;
   const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   if (n >= n_rows) return;
   const uint8_t* row = w + size_t(n) * ws;
   float acc[kMaxMatvecTokens] = {};
+  // Unrolled so that the loads of several steps are in flight at once: a
+  // warp has one row, and without this it waits out the memory latency of
+  // each 256-value step in turn.
+#pragma unroll 4
   for (int64_t i = lane; i < k / 8; i += 32) {
     float v[8];
     Format<T>::dequant8(row, i, v);
