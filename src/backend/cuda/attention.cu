@@ -6,12 +6,14 @@
 //              so each K/V row is read once for all of them. Keys go through
 //              the sequence's block table a tile of 128 at a time with an online
 //              softmax (running max and sum per head);
-//   combine    merges the splits of short batches (decode), where one split per
-//              (token, KV head) would leave most of the GPU idle.
+//   combine    merges the splits of short batches (decode: runs of >= 32 keys),
+//              where one split per (token, KV head) would leave most of the GPU
+//              idle and each block latency-bound.
 // Prefill uses the same kernel with one split: each (token, KV head) block
 // walks its causal range; correct and simple, not a tensor-core kernel.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/common.cuh"
@@ -23,8 +25,11 @@ namespace kiln::cuda {
 namespace {
 
 constexpr int kTile = 128;       // keys per tile = threads per block
-constexpr int kSplitKeys = 256;  // keys per split when a batch is split
-constexpr int kMaxSplits = 64;
+// Short batches (decode) split each query's keys into runs of at least
+// kMinSplitKeys: a block walks its keys one after another, so a long run in
+// one block is latency-bound while the rest of the GPU idles.
+constexpr int kMinSplitKeys = 32;
+constexpr int kMaxSplits = 128;
 constexpr int kQ8Bytes = 34;     // one ggml q8_0 block: f16 scale + 32 int8
 
 __device__ __forceinline__ void load8(const uint8_t* row, int d, bool q8, float* out) {
@@ -99,6 +104,7 @@ struct AttendArgs {
   AttentionLaunch a;
   KvLayerView kv;
   int n_splits;
+  int split_keys;  // keys per split (when n_splits > 1)
   float* partial;  // [token][head][split][head_dim + 2] when n_splits > 1
 };
 
@@ -117,8 +123,8 @@ __global__ void __launch_bounds__(kTile) attend_kernel(AttendArgs args) {
 
   const int pos = a.positions[t];
   const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-  const int k_begin = first + split * kSplitKeys;
-  const int k_end = args.n_splits > 1 ? min(pos + 1, k_begin + kSplitKeys) : pos + 1;
+  const int k_begin = first + split * args.split_keys;
+  const int k_end = args.n_splits > 1 ? min(pos + 1, k_begin + args.split_keys) : pos + 1;
   const int32_t* table = a.block_table + size_t(a.token_seq[t]) * a.table_stride;
 
   for (int i = tid; i < G * D; i += kTile) qs[i] = a.q[t * a.q_stride + (kvh * G) * D + i];
@@ -143,6 +149,7 @@ __global__ void __launch_bounds__(kTile) attend_kernel(AttendArgs args) {
       float acc[kMaxGroupHeads];
 #pragma unroll
       for (int g = 0; g < kMaxGroupHeads; ++g) acc[g] = 0.f;
+#pragma unroll 4
       for (int d = 0; d < D; d += 8) {
         float kv8[8];
         load8(krow, d, kv.q8_0, kv8);
@@ -195,7 +202,8 @@ __global__ void __launch_bounds__(kTile) attend_kernel(AttendArgs args) {
       const int idx = tid + r * kTile;
       if (idx < G * D) acc_o[r] *= alpha[idx / D];
     }
-    for (int j = 0; j < n_keys; ++j) {
+#pragma unroll 8
+    for (int j = 0; j < n_keys; ++j) {  // unrolled: independent V loads in flight
       const uint8_t* vr = v_rows[j];
 #pragma unroll
       for (int r = 0; r < kMaxOut; ++r) {
@@ -242,17 +250,22 @@ __global__ void combine_kernel(const float* partial, int n_splits, int n_heads, 
   out[t * os + h * D + d] = num / den;
 }
 
-int split_count(const AttentionLaunch& a) {
+struct SplitPlan {
+  int count = 1, keys = 0;
+};
+
+SplitPlan split_plan(const AttentionLaunch& a) {
   // Enough blocks to fill the GPU without splitting: prefill.
-  if (int64_t(a.n_tokens) * a.n_kv_heads >= 512) return 1;
-  const int by_length = (a.max_seq_len + kSplitKeys - 1) / kSplitKeys;
-  return std::max(1, std::min(by_length, kMaxSplits));
+  if (int64_t(a.n_tokens) * a.n_kv_heads >= 512) return {};
+  int keys = (a.max_seq_len + kMaxSplits - 1) / kMaxSplits;
+  keys = std::max(kMinSplitKeys, (keys + kMinSplitKeys - 1) / kMinSplitKeys * kMinSplitKeys);
+  return {std::max(1, (a.max_seq_len + keys - 1) / keys), keys};
 }
 
 }  // namespace
 
 size_t attention_workspace_bytes(const AttentionLaunch& a) {
-  const int splits = split_count(a);
+  const int splits = split_plan(a).count;
   return splits > 1 ? size_t(a.n_tokens) * a.n_heads * splits * (a.head_dim + 2) * sizeof(float) : 0;
 }
 
@@ -262,7 +275,8 @@ void launch_attention(const AttentionLaunch& a, const KvLayerView& kv, void* wor
                                                                   a.head_dim);
   KILN_CUDA_LAUNCHED();
   const int G = a.n_heads / a.n_kv_heads;
-  AttendArgs args{a, kv, split_count(a), static_cast<float*>(workspace)};
+  const SplitPlan plan = split_plan(a);
+  AttendArgs args{a, kv, plan.count, plan.keys, static_cast<float*>(workspace)};
   const size_t shared = sizeof(float) * (size_t(G) * a.head_dim + size_t(G) * kTile + 3 * size_t(G));
   attend_kernel<<<dim3(a.n_tokens, a.n_kv_heads, args.n_splits), kTile, shared, s>>>(args);
   KILN_CUDA_LAUNCHED();

@@ -53,6 +53,41 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 }
 
+// One token (decode at batch 1): a warp takes kRowsPerWarp rows, so each
+// activation load feeds several rows and a warp keeps several rows' weight
+// loads in flight.
+constexpr int kRowsPerWarp = 4;
+
+template <GgmlType T>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    matvec1_kernel(const uint8_t* __restrict__ w, size_t ws, int64_t n_rows, int64_t k, const float* __restrict__ x,
+                   float* __restrict__ y) {
+  const int lane = threadIdx.x % 32;
+  const int64_t n0 = (int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32) * kRowsPerWarp;
+  if (n0 >= n_rows) return;
+  const int rows = n_rows - n0 < kRowsPerWarp ? int(n_rows - n0) : kRowsPerWarp;
+  float acc[kRowsPerWarp] = {};
+#pragma unroll 2
+  for (int64_t i = lane; i < k / 8; i += 32) {
+    const float4* xp = reinterpret_cast<const float4*>(x + i * 8);
+    const float4 a = xp[0], b = xp[1];
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      if (r < rows) {
+        float v[8];
+        Format<T>::dequant8(w + size_t(n0 + r) * ws, i, v);
+        acc[r] += v[0] * a.x + v[1] * a.y + v[2] * a.z + v[3] * a.w + v[4] * b.x + v[5] * b.y + v[6] * b.z + v[7] * b.w;
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    float s = acc[r];
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0 && r < rows) y[n0 + r] = s;
+  }
+}
+
 template <GgmlType T, bool F32>
 __global__ void dequant_rows_kernel(const uint8_t* w, size_t ws, int64_t first, int64_t k, void* out) {
   const int64_t r = blockIdx.x;
@@ -84,8 +119,12 @@ void launch_matvec(GgmlType type, const void* w, size_t w_stride_bytes, int64_t 
                    int64_t xs, int64_t T, float* y, int64_t ys, cudaStream_t s) {
   if (n_rows == 0 || T == 0) return;
   const bool ok = dispatch_type(type, [&]<GgmlType F>() {
-    matvec_kernel<F><<<blocks_for(n_rows, kWarpsPerBlock), kWarpsPerBlock * 32, 0, s>>>(
-        static_cast<const uint8_t*>(w), w_stride_bytes, n_rows, k, x, xs, int(T), y, ys);
+    if (T == 1)
+      matvec1_kernel<F><<<blocks_for(n_rows, kWarpsPerBlock * kRowsPerWarp), kWarpsPerBlock * 32, 0, s>>>(
+          static_cast<const uint8_t*>(w), w_stride_bytes, n_rows, k, x, y);
+    else
+      matvec_kernel<F><<<blocks_for(n_rows, kWarpsPerBlock), kWarpsPerBlock * 32, 0, s>>>(
+          static_cast<const uint8_t*>(w), w_stride_bytes, n_rows, k, x, xs, int(T), y, ys);
   });
   if (!ok) throw kiln::Error("cuda matmul: no kernel for " + std::string(type_name(type)) + " weights");
   KILN_CUDA_LAUNCHED();
