@@ -132,10 +132,19 @@ __global__ void __launch_bounds__(kTile) attend_kernel(AttendArgs args) {
     m_run[tid] = -INFINITY;
     l_run[tid] = 0.f;
   }
-  constexpr int kMaxOut = kMaxGroupHeads * kMaxHeadDim / kTile;
-  float acc_o[kMaxOut];
+  // Output ownership for step 3: thread tid holds dims d0 + e * dstride and
+  // heads g0 + m * gstride, so that its V loads serve all its heads and no
+  // index is divided inside the key loop.
+  constexpr int kMaxDims = kMaxHeadDim / kTile;  // 2
+  constexpr int kMaxHeadsPerThread = kMaxGroupHeads;
+  const int dstride = D >= kTile ? kTile : D;
+  const int gstride = D >= kTile ? 1 : kTile / D;
+  const int d0 = tid % dstride, g0 = tid / dstride;
+  float acc_o[kMaxDims][kMaxHeadsPerThread];
 #pragma unroll
-  for (int r = 0; r < kMaxOut; ++r) acc_o[r] = 0.f;
+  for (int e = 0; e < kMaxDims; ++e)
+#pragma unroll
+    for (int m = 0; m < kMaxHeadsPerThread; ++m) acc_o[e][m] = 0.f;
   __syncthreads();
 
   for (int k0 = k_begin; k0 < k_end; k0 += kTile) {
@@ -195,38 +204,57 @@ __global__ void __launch_bounds__(kTile) attend_kernel(AttendArgs args) {
       }
     }
     __syncthreads();
-    // 3. out[g][d] = out * alpha + sum_j p[g][j] v[j][d]; thread owns (g, d) pairs tid + kTile r
+    // 3. out[g][d] = out * alpha + sum_j p[g][j] v[j][d]
     const int n_keys = min(kTile, k_end - k0);
 #pragma unroll
-    for (int r = 0; r < kMaxOut; ++r) {
-      const int idx = tid + r * kTile;
-      if (idx < G * D) acc_o[r] *= alpha[idx / D];
-    }
-#pragma unroll 8
-    for (int j = 0; j < n_keys; ++j) {  // unrolled: independent V loads in flight
-      const uint8_t* vr = v_rows[j];
+    for (int m = 0; m < kMaxHeadsPerThread; ++m) {
+      const int g = g0 + m * gstride;
+      if (g < G) {
+        const float al = alpha[g];
 #pragma unroll
-      for (int r = 0; r < kMaxOut; ++r) {
-        const int idx = tid + r * kTile;
-        if (idx < G * D) acc_o[r] += ps[(idx / D) * kTile + j] * load1(vr, idx % D, kv.q8_0);
+        for (int e = 0; e < kMaxDims; ++e) acc_o[e][m] *= al;
+      }
+    }
+    if (g0 < gstride) {
+      for (int j = 0; j < n_keys; ++j) {
+        const uint8_t* vr = v_rows[j];
+#pragma unroll
+        for (int e = 0; e < kMaxDims; ++e) {
+          const int d = d0 + e * dstride;
+          if (e * dstride < D && d < D) {
+            const float vv = load1(vr, d, kv.q8_0);
+#pragma unroll
+            for (int m = 0; m < kMaxHeadsPerThread; ++m) {
+              const int g = g0 + m * gstride;
+              if (g < G) acc_o[e][m] += ps[g * kTile + j] * vv;
+            }
+          }
+        }
       }
     }
     __syncthreads();
   }
 
+  if (g0 >= gstride) return;
 #pragma unroll
-  for (int r = 0; r < kMaxOut; ++r) {
-    const int idx = tid + r * kTile;
-    if (idx >= G * D) continue;
-    const int g = idx / D, d = idx % D, h = kvh * G + g;
-    if (args.n_splits == 1) {
-      a.out[t * a.out_stride + h * D + d] = acc_o[r] / l_run[g];
-    } else {
-      float* part = args.partial + ((size_t(t) * a.n_heads + h) * args.n_splits + split) * (D + 2);
-      part[d] = acc_o[r];
-      if (d == 0) {
-        part[D] = m_run[g];
-        part[D + 1] = l_run[g];
+  for (int e = 0; e < kMaxDims; ++e) {
+    const int d = d0 + e * dstride;
+    if (e * dstride >= D || d >= D) continue;
+#pragma unroll
+    for (int m = 0; m < kMaxHeadsPerThread; ++m) {
+      const int g = g0 + m * gstride;
+      if (g >= G) continue;
+      const int h = kvh * G + g;
+      const float o = acc_o[e][m];
+      if (args.n_splits == 1) {
+        a.out[t * a.out_stride + h * D + d] = o / l_run[g];
+      } else {
+        float* part = args.partial + ((size_t(t) * a.n_heads + h) * args.n_splits + split) * (D + 2);
+        part[d] = o;
+        if (d == 0) {
+          part[D] = m_run[g];
+          part[D + 1] = l_run[g];
+        }
       }
     }
   }
