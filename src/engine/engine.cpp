@@ -25,7 +25,7 @@ void check_config(const EngineConfig& c) {
 }  // namespace
 
 Engine::Engine(const std::filesystem::path& model_path, EngineConfig config)
-    : config_(std::move(config)), file_(gguf::File::open(model_path)), tokenizer_(tok::Tokenizer::from_gguf(file_)) {
+    : config_(std::move(config)), model_path_(model_path), file_(gguf::File::open(model_path)), tokenizer_(tok::Tokenizer::from_gguf(file_)) {
   check_config(config_);
   config_.max_logit_rows = std::min(std::max(config_.max_logit_rows, config_.max_sequences), config_.batch);
   backend_ = backend::make_backend(config_.backend, {.threads = config_.threads});
@@ -58,6 +58,7 @@ Engine::Engine(const std::filesystem::path& model_path, EngineConfig config)
   batch_tokens_.resize(size_t(config_.batch));
   batch_rows_.resize(size_t(config_.max_sequences));
   batch_lengths_.resize(size_t(config_.max_sequences));
+  hidden_.resize(size_t(config_.batch) * size_t(n_embd()));
 
   // GGUF pooling_type: 0 (none) or absent is a decoder model: last token.
   const int64_t pooling = file_.get_int(model_->config().arch_name + ".pooling_type", 0);
@@ -70,6 +71,18 @@ Engine::Engine(const std::filesystem::path& model_path, EngineConfig config)
 }
 
 Engine::~Engine() = default;
+
+Engine::Memory Engine::memory() const {
+  Memory m;
+  std::error_code ec;
+  const uintmax_t file_bytes = std::filesystem::file_size(model_path_, ec);
+  m.weights = ec ? 0 : uint64_t(file_bytes);
+  for (int g = 0; g < cache_->num_groups(); ++g)
+    m.kv_cache += uint64_t(cache_->pool(g).num_blocks()) * uint64_t(cache_->layout(g).block_bytes);
+  m.step = uint64_t(model_->scratch_plan(config_.batch, config_.max_logit_rows).tensor_bytes) +
+           (logits_.capacity() + hidden_.capacity()) * sizeof(float);
+  return m;
+}
 
 kv::SeqId Engine::new_sequence() {
   const kv::SeqId id = cache_->create_sequence();
@@ -192,7 +205,6 @@ std::vector<float> Engine::embed(std::span<const int32_t> tokens) {
     throw kiln::Error("the input is " + std::to_string(tokens.size()) + " tokens, more than the context of " +
                       std::to_string(config_.context) + " holds (num_ctx)");
   const size_t d = size_t(n_embd());
-  hidden_.resize(size_t(config_.batch) * d);
   std::vector<float> out(d, 0.f);
   const kv::SeqId seq = new_sequence();
   try {

@@ -80,6 +80,15 @@ class Engine {
   int64_t n_embd() const { return model_->config().n_embd; }
   Pooling pooling() const { return pooling_; }
 
+  // What the loaded engine holds in memory, in bytes (for /api/ps and the
+  // model pool's budget): the GGUF file (memory-mapped), the KV cache's block
+  // pools, and the per-step scratch plus logits buffers.
+  struct Memory {
+    uint64_t weights = 0, kv_cache = 0, step = 0;
+    uint64_t total() const { return weights + kv_cache + step; }
+  };
+  Memory memory() const;
+
   // A new empty sequence, with bookkeeping reserved for `context` tokens.
   kv::SeqId new_sequence();
   void free_sequence(kv::SeqId seq);
@@ -132,6 +141,7 @@ class Engine {
                  std::span<const int32_t> rows, bool hidden);
 
   EngineConfig config_;
+  std::filesystem::path model_path_;
   gguf::File file_;
   tok::Tokenizer tokenizer_;
   std::unique_ptr<backend::Backend> backend_;

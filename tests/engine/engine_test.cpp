@@ -159,6 +159,18 @@ TEST(Engine, GemmaEmbeddingIsTheModelWidthAndDeterministic) {
   EXPECT_EQ(e.cache().num_sequences(), 0);
 }
 
+TEST(Engine, MemoryCountsWeightsCacheAndStep) {
+  const auto path = model_path("gemma-3-270m-q4_k_m.gguf");
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
+  const Engine small(path, {.threads = 2, .context = 64, .batch = 16, .block_size = 16});
+  const Engine large(path, {.threads = 2, .context = 256, .max_sequences = 2, .batch = 16, .block_size = 16});
+  EXPECT_EQ(small.memory().weights, std::filesystem::file_size(path));
+  EXPECT_GT(small.memory().kv_cache, 0u);
+  EXPECT_GT(small.memory().step, size_t(small.n_vocab()) * 4);
+  EXPECT_GT(large.memory().kv_cache, 2 * small.memory().kv_cache);
+  EXPECT_EQ(large.memory().total(), large.memory().weights + large.memory().kv_cache + large.memory().step);
+}
+
 TEST(Engine, ContextOverflowIsAnError) {
   const auto path = model_path("gemma-3-270m-q4_k_m.gguf");
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
