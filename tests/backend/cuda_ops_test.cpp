@@ -107,10 +107,10 @@ TEST_F(CudaOpsTest, MatmulAtModelWidths) {
   }
 }
 
-// Llama-like heads (32 query heads over 8 KV heads of 128) through a cache:
+// Llama-like heads (32 query heads over 8 KV heads of 128 unless given) through a cache:
 // a 700-token prefill in chunks, then decode steps whose keys are split.
-void attention_case(CudaOpsTest& test, kv::KvType type, int window) {
-  constexpr int kHeads = 32, kKvHeads = 8, kDim = 128, kBlock = 32;
+void attention_case(CudaOpsTest& test, kv::KvType type, int window, int kHeads = 32, int kKvHeads = 8, int kDim = 128) {
+  constexpr int kBlock = 32;
   kv::CacheConfig cfg;
   cfg.block_size = kBlock;
   cfg.type = type;
@@ -152,6 +152,10 @@ void attention_case(CudaOpsTest& test, kv::KvType type, int window) {
 TEST_F(CudaOpsTest, AttentionLongF16) { attention_case(*this, kv::KvType::F16, 0); }
 TEST_F(CudaOpsTest, AttentionLongQ8_0) { attention_case(*this, kv::KvType::Q8_0, 0); }
 TEST_F(CudaOpsTest, AttentionLongWindow) { attention_case(*this, kv::KvType::F16, 333); }
+// Gemma-3-270M's heads: 4 query heads on one KV head of 256.
+TEST_F(CudaOpsTest, AttentionHeadDim256) { attention_case(*this, kv::KvType::F16, 0, 4, 1, 256); }
+// Qwen2.5-0.5B's: 14 on 2 of 64 (seven query heads per KV head).
+TEST_F(CudaOpsTest, AttentionHeadDim64Group7) { attention_case(*this, kv::KvType::F16, 0, 14, 2, 64); }
 
 // The cache moves into device memory at the first attention call and its
 // bookkeeping keeps working: a fork's copy-on-write copies device blocks.
