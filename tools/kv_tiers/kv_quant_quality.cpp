@@ -9,6 +9,7 @@
 // logits is held at a time. --repeat R feeds the text R times back to back
 // (longer contexts, where quantization error in K/V accumulates over more keys).
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -80,6 +81,9 @@ int main(int argc, char** argv) {
           if (p[v] > p[top_p]) top_p = v;
           if (q_row[v] > q_row[top_q]) top_q = v;
         }
+        if (kl > 0.5 && std::getenv("KILN_KL_VERBOSE"))
+          std::printf("  position %lld: KL %.3f, top-1 f16 %zu q8_0 %zu\n", (long long)(done + size_t(i)), kl, top_p,
+                      top_q);
         kl_sum += kl;
         kl_max = std::max(kl_max, kl);
         agree += top_p == top_q;
