@@ -165,6 +165,7 @@ std::vector<float> Scheduler::embed(std::vector<int32_t> tokens) {
     std::lock_guard lock(impl_->mutex);
     if (impl_->stopping) throw kiln::Error("the model is being unloaded");
     impl_->jobs.push_back(std::move(job));
+    ++impl_->active;  // not idle until the job is done
   }
   impl_->wake.notify_all();
   return result.get();
@@ -179,7 +180,7 @@ SchedulerStats Scheduler::stats() const {
 
 bool Scheduler::idle() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->active == 0 && impl_->jobs.empty();
+  return impl_->active == 0;
 }
 
 // ---- the scheduler thread
@@ -249,6 +250,8 @@ void Scheduler::Impl::run_jobs() {
       }
       break;
     }
+    std::lock_guard lock(mutex);
+    --active;
   }
 }
 
@@ -351,6 +354,8 @@ void Scheduler::Impl::shutdown() {
   for (auto& r : left) finish(*r, DoneReason::Cancelled);
   for (auto& j : left_jobs) j->result.set_exception(std::make_exception_ptr(kiln::Error("the model was unloaded")));
   publish();
+  std::lock_guard lock(mutex);
+  active -= int(left_jobs.size());
 }
 
 }  // namespace kiln::engine

@@ -70,7 +70,7 @@ struct Scheduler::Impl {
   std::condition_variable wake;
   std::deque<std::unique_ptr<SchedRequest>> waiting;  // preempted ones at the front
   std::deque<std::shared_ptr<EmbedJob>> jobs;
-  int active = 0;  // requests submitted and not yet done
+  int active = 0;  // requests and embedding jobs submitted and not yet done
   bool stopping = false;
   SchedulerStats published;
   std::mutex trie_mutex;  // builds the vocabulary trie once, for the first grammar
