@@ -29,7 +29,7 @@ bool KvCache::block_available(int group, int64_t block, bool use_disk) const {
 }
 
 int64_t KvCache::match_prefix(std::span<const Token> prompt, int64_t max_tokens) const {
-  return match_prefix_tiers(prompt, max_tokens, tiers_ != nullptr);
+  return match_prefix_tiers(prompt, max_tokens, tiers_ && tiers_->pools_on_host());
 }
 
 int64_t KvCache::match_prefix_tiers(std::span<const Token> prompt, int64_t max_tokens, bool use_disk) const {
@@ -83,7 +83,7 @@ int64_t KvCache::attach_prefix(SeqId id, std::span<const Token> prompt, int64_t 
   if (!s.tokens.empty())
     throw kiln::Error("attach_prefix needs an empty KV sequence; sequence " + std::to_string(id) + " has " +
                       std::to_string(s.tokens.size()) + " tokens");
-  if (tiers_) return attach_prefix_tiers(s, prompt, max_tokens);
+  if (tiers_ && tiers_->pools_on_host()) return attach_prefix_tiers(s, prompt, max_tokens);
   const int64_t m = match_prefix_tiers(prompt, max_tokens, false);
   attach_blocks(s, prompt, m, nullptr);
   const int64_t limit = std::min<int64_t>(int64_t(prompt.size()), std::max<int64_t>(max_tokens, 0)) / block_size();

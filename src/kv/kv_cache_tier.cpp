@@ -20,8 +20,16 @@ TierLink::~TierLink() {
   for (BlockPool& pool : cache_.pools_) pool.set_observer(nullptr);
 }
 
+bool TierLink::pools_on_host() const {
+  for (const BlockPool& pool : cache_.pools_)
+    if (!pool.storage().host_accessible()) return false;
+  return true;
+}
+
 void TierLink::on_registered(int group, BlockId b, const BlockHash& hash) {
-  if (restoring) return;
+  // Device memory (a CUDA pool) cannot be copied from here; the GPU tier
+  // has to bring blocks to the host first.
+  if (restoring || !cache_.pools_[size_t(group)].storage().host_accessible()) return;
   // mark_computed pushes a block's hash onto its sequence, then registers
   // the block: the sequence whose newest hash this is knows the chain.
   for (size_t w = 0; w < cache_.live_.size(); ++w) {
@@ -43,6 +51,9 @@ void TierLink::on_registered(int group, BlockId b, const BlockHash& hash) {
 
 void KvCache::enable_disk_tier(const DiskTierConfig& config) {
   if (tiers_) throw kiln::Error("the KV cache has a disk tier already");
+  for (const BlockPool& pool : pools_)
+    if (!pool.storage().host_accessible())
+      throw kiln::Error("the KV disk tier needs the KV blocks in host memory (a GPU cache has none yet)");
   tiers_ = std::make_shared<tier::TierLink>(*this, config);
 }
 

@@ -21,6 +21,9 @@ class TierLink final : public BlockObserver {
   DiskTier& disk() { return *disk_; }
   const DiskTier& disk() const { return *disk_; }
   bool on_disk(int group, const BlockHash& hash) const { return disk_->contains({hash, uint32_t(group)}); }
+  // Whether restores can fill the pools (host memory; false once a device
+  // backend moved the storage).
+  bool pools_on_host() const;
 
   // Set while attach_prefix registers blocks it restored from disk: they are
   // on disk already.
