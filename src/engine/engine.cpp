@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "kv/batch_metadata.h"
 #include "kv/kv_cache.h"
+#include "kv/tier_identity.h"
 
 namespace kiln::engine {
 
@@ -38,7 +39,10 @@ Engine::Engine(const std::filesystem::path& model_path, EngineConfig config)
   cc.block_size = config_.block_size;
   cc.type = config_.kv_type;
   cc.max_sequences = config_.max_sequences;
-  cc.model_identity = file_.name() + "|" + kv::kv_type_name(config_.kv_type);
+  // Stable across restarts and unique per weights (the GGUF header and
+  // size), so prefixes kept on disk are found again only for the same model.
+  cc.model_identity = kv::tier::weights_identity(model_path, file_.data_offset()) + "|" +
+                      kv::kv_type_name(config_.kv_type) + "|bs" + std::to_string(cc.block_size);
   cc.groups = model_->kv_groups();
   int64_t widest = 0;
   for (kv::LayerGroupConfig& g : cc.groups) {
@@ -48,6 +52,12 @@ Engine::Engine(const std::filesystem::path& model_path, EngineConfig config)
     widest = std::max(widest, (int64_t(config_.context) + cc.block_size - 1) / cc.block_size);
   }
   cache_ = std::make_unique<kv::KvCache>(cc);
+  if (!config_.kv_dir.empty()) {
+    kv::DiskTierConfig tier;
+    tier.directory = config_.kv_dir;
+    tier.budget_bytes = config_.kv_disk_bytes;
+    cache_->enable_disk_tier(tier);
+  }
   meta_ = std::make_unique<kv::BatchMetadata>(*cache_, config_.max_sequences, config_.batch, int(widest));
 
   backend_->reserve_scratch(model_->scratch_plan(config_.batch, config_.max_logit_rows));

@@ -48,6 +48,11 @@ struct EngineConfig {
   // the prefix cache and on a scheduler that preempts; a window group never
   // gets more than its default.
   int kv_blocks = 0;
+  // KV disk tier (docs/kv-tiers.md): prompt prefixes kept in this directory
+  // across restarts, within kv_disk_bytes (KILN_KV_DIR, KILN_KV_DISK_BYTES).
+  // Empty: no disk tier.
+  std::string kv_dir;
+  uint64_t kv_disk_bytes = 0;
 };
 
 // One sequence's part of a batched step: `tokens` are appended to it and run
