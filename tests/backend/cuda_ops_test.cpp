@@ -136,6 +136,24 @@ void attention_case(CudaOpsTest& test, kv::KvType type, int window, int kHeads =
     Tensor dq = test.to_device(q), dk = test.to_device(k), dv = test.to_device(v), dout = be.scratch(n, kHeads * kDim);
     be.attention(dq, dk, dv, cache, meta, p, dout);
     Host got = test.from_device(dout);
+    {  // what the GPU stored is what the CPU quantizer makes of the same rows
+      const int64_t begin = cache.length(s) - n, row = int64_t(kKvHeads) * kDim;
+      std::vector<float> ks(static_cast<size_t>(n * row)), vs(static_cast<size_t>(n * row)), back(static_cast<size_t>(kDim));
+      std::vector<uint8_t> blocks(row_bytes(GgmlType::Q8_0, kDim) + row_bytes(GgmlType::F16, kDim));
+      cache.gather(s, 0, begin, begin + n, ks.data(), vs.data());
+      const GgmlType et = type == kv::KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
+      for (int64_t t = 0; t < n; ++t)
+        for (int h = 0; h < kKvHeads; ++h)
+          for (int which = 0; which < 2; ++which) {
+            const float* src = (which == 0 ? k : v).f(t) + h * kDim;
+            quantize_row(et, src, blocks.data(), kDim);
+            dequantize_row(et, blocks.data(), back.data(), kDim);
+            const float* stored = (which == 0 ? ks : vs).data() + t * row + h * kDim;
+            for (int d = 0; d < kDim; ++d)
+              ASSERT_EQ(stored[d], back[size_t(d)]) << (which == 0 ? "K" : "V") << " stored by the GPU, token " << t
+                                                    << " of a chunk of " << n << ", head " << h << ", dim " << d;
+          }
+    }
     cpu::ref::attention(q.t, k.t, v.t, cache, meta, p, want.t);
     cache.mark_computed(s);
     for (int64_t t = 0; t < n; ++t)
