@@ -1,6 +1,6 @@
 #pragma once
 // What the API handlers share: the model store, the lock that orders store
-// writes, and the version the server reports.
+// writes, the version the server reports, the metrics and the loaded models.
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -30,6 +30,9 @@ struct ApiState {
   metrics::Registry metrics;
   // The loaded models (generation routes lease from it). Set by ApiServer.
   std::shared_ptr<ModelPool> models;
+  // The registry /api/pull fetches from instead of the one a name says
+  // (KILN_REGISTRY; empty: the name's own, registry.ollama.ai by default).
+  std::string registry;
   // Error lines for failures that are not the client's (null: silent).
   std::function<void(const std::string&)> log;
 };

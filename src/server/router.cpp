@@ -62,7 +62,7 @@ nlohmann::json error_body(ErrorStyle style, int status, const std::string& messa
 void Call::error(int status, const std::string& message) { json(status, error_body(error_style, status, message)); }
 
 void Router::add(std::string method, std::string pattern, BodyMode body, RouteHandler handler, ErrorStyle style) {
-  Route r{std::move(method), {}, body, std::move(handler), style};
+  Route r{std::move(method), pattern, {}, body, std::move(handler), style};
   for (auto seg : split_path(pattern)) r.segments.emplace_back(seg);
   routes_.push_back(std::move(r));
 }
@@ -158,6 +158,7 @@ void Router::dispatch(const httplib::Request& req, httplib::Response& res, const
     if (log_error) log_error(std::string("error: ") + req.method + " " + req.path + ": unknown exception");
     call.error(500, "internal error");
   }
+  if (observer_) observer_(req.method, found ? found->pattern : std::string(), res.status);
 }
 
 }  // namespace kiln::server

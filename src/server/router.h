@@ -76,9 +76,16 @@ class Router {
 
   size_t max_body_bytes() const { return max_body_; }
 
+  // Called after every dispatched request with its method, the pattern of
+  // the route that answered ("" when none matched) and the status: request
+  // metrics by route, never by raw path (whose values a client chooses).
+  using Observer = std::function<void(const std::string& method, const std::string& route, int status)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     BodyMode body;
     RouteHandler handler;
@@ -90,6 +97,7 @@ class Router {
 
   std::vector<Route> routes_;
   size_t max_body_;
+  Observer observer_;
 };
 
 // The JSON error body for a status in a style.
