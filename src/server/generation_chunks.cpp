@@ -180,8 +180,13 @@ void ChunkCollector::add(const ojson& chunk) {
     }
     if (m.contains("tool_calls")) accm["tool_calls"] = m["tool_calls"];
     append_array(accm, "tool_calls", chunk["message"]);
-    ojson msg = chunk["message"];
-    for (auto f = accm.begin(); f != accm.end(); ++f) msg[f.key()] = f.value();
+    // Ollama's Message order: role, content, thinking, tool_calls, the rest.
+    const ojson& last = chunk["message"];
+    ojson msg = {{"role", last.value("role", "assistant")}, {"content", accm.value("content", "")}};
+    if (accm.contains("thinking")) msg["thinking"] = accm["thinking"];
+    if (accm.contains("tool_calls")) msg["tool_calls"] = accm["tool_calls"];
+    for (auto f = last.begin(); f != last.end(); ++f)
+      if (!msg.contains(f.key())) msg[f.key()] = f.value();
     acc["message"] = std::move(msg);
   } else {
     for (const char* k : {"response", "thinking"}) {
