@@ -31,6 +31,8 @@ class HostStorage final : public BlockStorage {
 
 }  // namespace
 
+void BlockStorage::read(size_t offset, size_t n, uint8_t* dst) const { std::memcpy(dst, data_ + offset, n); }
+
 std::unique_ptr<BlockStorage> make_host_storage(size_t bytes, int group_index) {
   return std::make_unique<HostStorage>(bytes, group_index);
 }

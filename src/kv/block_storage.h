@@ -21,6 +21,9 @@ class BlockStorage {
   virtual void copy(size_t dst_offset, size_t src_offset, size_t n) = 0;
   // Fills [0, n) from host memory (moving a cache's contents in).
   virtual void copy_from_host(const uint8_t* src, size_t n) = 0;
+  // Copies n bytes at offset out to host memory. Works for every storage, so
+  // tests and tools can inspect a cache that lives in device memory.
+  virtual void read(size_t offset, size_t n, uint8_t* dst) const;
   // Who made it (a backend instance), so a backend can tell whether a cache
   // already lives in its memory; nullptr for plain host memory.
   virtual const void* owner() const { return nullptr; }

@@ -60,6 +60,7 @@ CudaBackend::CudaBackend() {
   arena_.ensure(kDefaultArena);
   if (const char* v = std::getenv("KILN_CUDA_PROFILE"); v && std::string_view(v) == "1")
     profiler_ = std::make_unique<OpProfiler>(stream_);
+  if (const char* v = std::getenv("KILN_CUDA_EXACT_MATVEC"); v && std::string_view(v) == "1") exact_matvec_ = true;
 }
 
 CudaBackend::~CudaBackend() {
@@ -151,10 +152,13 @@ void CudaBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
     throw kiln::Error("cuda matmul: no kernel for " + std::string(type_name(w.type)) + " weights of " +
                       std::to_string(w.cols) + " columns");
   const ProfileScope prof(profiler_.get(), "matmul",
-                         profiler_ ? std::string(type_name(w.type)) + (x.rows <= kMaxMatvecTokens ? " matvec " : " gemm ") +
+                         profiler_ ? std::string(type_name(w.type)) + (x.rows <= kMaxMatvecTokens ? (!exact_matvec_ && mmvq_supported(w.type, w.data, w.stride, w.cols) ? " mmvq " : " matvec ") : " gemm ") +
                                          std::to_string(w.rows) + "x" + std::to_string(w.cols)
                                    : std::string());
-  if (x.rows <= kMaxMatvecTokens)
+  if (x.rows <= kMaxMatvecTokens && !exact_matvec_ && mmvq_supported(w.type, w.data, w.stride, w.cols))
+    launch_mmvq(w.type, w.data, w.stride, w.rows, w.cols, fptr(x), fstride(x), x.rows, fptr(y), fstride(y),
+                mmvq_ws_.ensure(mmvq_workspace_bytes(x.rows, w.cols)), stream_);
+  else if (x.rows <= kMaxMatvecTokens)
     launch_matvec(w.type, w.data, w.stride, w.rows, w.cols, fptr(x), fstride(x), x.rows, fptr(y), fstride(y), stream_);
   else
     gemm(x, w, y);

@@ -92,7 +92,10 @@ class CudaBackend final : public backend::Backend {
   DeviceBuffer arena_;
   size_t arena_used_ = 0;
 
-  DeviceBuffer gemm_x_, gemm_w_, attn_ws_, meta_dev_, rope_dev_;
+  DeviceBuffer gemm_x_, gemm_w_, attn_ws_, meta_dev_, rope_dev_, mmvq_ws_;
+  // KILN_CUDA_EXACT_MATVEC=1: decode mat-vecs on f32 activations (matvec.cu)
+  // instead of int8 ones (mmvq.cu), to tell their rounding apart in checks.
+  bool exact_matvec_ = false;
 
   // Rope tables: parameters and values of each uploaded table (offset in rope_dev_).
   struct RopeTable {

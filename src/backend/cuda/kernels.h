@@ -38,6 +38,15 @@ bool supported_weight_type(GgmlType type);
 inline constexpr int kMaxMatvecTokens = 8;
 void launch_matvec(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_rows, int64_t k, const float* x,
                    int64_t xs, int64_t T, float* y, int64_t ys, cudaStream_t s);
+
+// ---- mmvq.cu
+// The same product on int8-quantized activations with dp4a (Q4_K, Q6_K,
+// Q8_0 weights whose rows are aligned for its loads): faster, with int8
+// activation rounding. workspace: mmvq_workspace_bytes(T, k) device bytes.
+bool mmvq_supported(GgmlType type, const void* w, size_t w_stride_bytes, int64_t k);
+size_t mmvq_workspace_bytes(int64_t T, int64_t k);
+void launch_mmvq(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_rows, int64_t k, const float* x,
+                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, cudaStream_t s);
 // Rows [first, first + n) of a weight as contiguous f16 (or f32) [n][k].
 void launch_dequant_rows(GgmlType type, const void* w, size_t w_stride_bytes, int64_t first, int64_t n, int64_t k,
                          void* out, bool out_f32, cudaStream_t s);

@@ -1,8 +1,10 @@
 #pragma once
-// KV block storage in CUDA managed memory that prefers the device: kernels
-// read it at device bandwidth once its pages live there, while host code that
-// inspects the cache (KvCache::write/gather in reference tests) still works,
-// migrating pages on access. Block copies (copy-on-write) run on the device.
+// KV block storage in plain device memory (cudaMalloc). Host code cannot
+// touch it (host_accessible() is false: KvCache::write/gather refuse it);
+// tests read it back through BlockStorage::read, a device download. Managed
+// memory was tried first and left the first step's q8_0 K/V unlike what the
+// kernel wrote when the host read them (docs/cuda.md); the device notes advise
+// against it as well. Block copies (copy-on-write) run on the device.
 #include <memory>
 
 #include "kv/block_storage.h"
