@@ -4,12 +4,14 @@
 // download(), so a device backend runs the same test unchanged.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/ops_ref.h"
 #include "backend/registry.h"
 #include "core/quant/quant.h"
@@ -237,7 +239,14 @@ TEST_P(OpsTest, Rope) {
 // write), one that started from the prefix cache, chunks larger than a query
 // tile, and mixed decode + prefill batches. Every step checks the output of
 // both groups' layers against the reference.
-void run_attention_scenario(OpsTest& test, Backend& be, std::mt19937& rng, kv::KvType type, float softcap) {
+//
+// score_floats > 0 runs the CPU kernel directly with that small a budget for
+// the scores it keeps, so that the path for contexts whose scores do not fit
+// (recomputed in a second pass) is checked as well.
+void run_attention_scenario(OpsTest& test, Backend& be, std::mt19937& rng, kv::KvType type, float softcap,
+                            int64_t score_floats = 0) {
+  runtime::ThreadPool pool(runtime::ThreadPool::Options{.threads = 2});
+  runtime::Arena arena(size_t(16) << 20, "attention test");
   constexpr int kHeads = 6, kKvHeads = 2, kDim = 64, kWindow = 21, kBlock = 16;
   kv::CacheConfig cfg;
   cfg.block_size = kBlock;
@@ -265,9 +274,15 @@ void run_attention_scenario(OpsTest& test, Backend& be, std::mt19937& rng, kv::K
       HostTensor q = random_f32(rng, T, kHeads * kDim, -2, 2), k = random_f32(rng, T, kKvHeads * kDim, -2, 2),
                  v = random_f32(rng, T, kKvHeads * kDim), want(T, kHeads * kDim);
       AttentionParams p{layer, kHeads, kKvHeads, kDim, 1.0f / 8.0f, softcap};
-      Tensor dq = test.to_device(q), dk = test.to_device(k), dv = test.to_device(v), dout = be.scratch(T, kHeads * kDim);
-      be.attention(dq, dk, dv, cache, meta, p, dout);
-      HostTensor got = test.from_device(dout);
+      HostTensor got(T, kHeads * kDim);
+      if (score_floats > 0) {
+        cpu::paged_attention(q.t, k.t, v.t, cache, meta, p, got.t, pool, arena, score_floats);
+      } else {
+        Tensor dq = test.to_device(q), dk = test.to_device(k), dv = test.to_device(v), dout = be.scratch(T, kHeads * kDim);
+        be.attention(dq, dk, dv, cache, meta, p, dout);
+        const HostTensor r = test.from_device(dout);
+        std::copy(r.bytes.begin(), r.bytes.end(), got.bytes.begin());
+      }
       cpu::ref::attention(q.t, k.t, v.t, cache, meta, p, want.t);
       test.expect_close(got, want, 2e-4, what + " layer " + std::to_string(layer));
     }
@@ -291,6 +306,10 @@ void run_attention_scenario(OpsTest& test, Backend& be, std::mt19937& rng, kv::K
 TEST_P(OpsTest, AttentionPagedF16) { run_attention_scenario(*this, *be, rng, kv::KvType::F16, 0.0f); }
 TEST_P(OpsTest, AttentionPagedQ8_0) { run_attention_scenario(*this, *be, rng, kv::KvType::Q8_0, 0.0f); }
 TEST_P(OpsTest, AttentionSoftcap) { run_attention_scenario(*this, *be, rng, kv::KvType::F16, 5.0f); }
+TEST_P(OpsTest, AttentionScoresRecomputed) {
+  if (GetParam() != "cpu") GTEST_SKIP() << "the CPU kernel's small-budget path";
+  run_attention_scenario(*this, *be, rng, kv::KvType::F16, 0.0f, 40);
+}
 
 INSTANTIATE_TEST_SUITE_P(Backends, OpsTest, ::testing::ValuesIn(available_backends()),
                          [](const auto& info) { return info.param; });

@@ -12,9 +12,21 @@
 // within 0.05 nats). So top-1 is asserted on decisive positions (llama.cpp's
 // top-2 gap >= 0.1 nats), where llama.cpp agrees with itself on 98.65% (gemma3)
 // / 99.52% (qwen2); kiln must do as well as that, minus one point, or reach
-// 99%, and keep KL within 10% of llama.cpp's own or under 0.005.
+// 99%, and keep KL within 20% of llama.cpp's own or under 0.005.
+//
+// Why not closer (docs/engine.md, "Correctness"): kiln rounds where llama.cpp
+// rounds (ggml's activation scales, f16 KV cache, ggml's exponential), and op
+// by op its results then equal llama.cpp's to f32 rounding (1e-7). But the
+// two engines add in different orders, and every int8 or f16 re-rounding
+// downstream turns such a 1e-7 difference, now and then, into a flipped step
+// (1e-3 of a matmul output), which the next layers amplify: after a few
+// layers the two runs are as far apart as two different roundings. llama.cpp itself shows it: decoding the text token by
+// token instead of in one batch moves its own logits as much. Only a bit-exact
+// copy of ggml's summation orders would get closer; kiln's KL moves by +-10%
+// (gemma3 0.0061..0.0068) with any f32-level change, hence the 20% margin
+// (the same holds against HF: gemma3 0.0052..0.0054).
 // Against HF transformers (tools/gen_hf_reference.py) kiln must be as close as
-// llama.cpp is: top-1 within one point of llama.cpp's, KL within 10% (or 0.005).
+// llama.cpp is: top-1 within one point of llama.cpp's, KL within 20% (or 0.005).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -121,7 +133,7 @@ void teacher_forced(const std::string& stem, SelfAgreement llama) {
   const Agreement a = measure(*f, stem + " vs llama.cpp");
   EXPECT_GE(a.positions, 512u);
   EXPECT_GE(a.top1_decisive, std::min(0.99, llama.decisive_top1 - 0.01));
-  EXPECT_LE(a.kl, std::max(0.005, 1.1 * llama.kl));
+  EXPECT_LE(a.kl, std::max(0.005, 1.2 * llama.kl));
 }
 
 // The second yardstick: kiln must agree with HF transformers (GGUF
@@ -140,7 +152,7 @@ void against_hf(const std::string& stem) {
   std::printf("llama.cpp vs HF on the same text: top-1 %.4f, mean KL %.6f\n", llama_top1, llama_kl);
   EXPECT_GE(a.positions, 512u);
   EXPECT_GE(a.top1, llama_top1 - 0.01);
-  EXPECT_LE(a.kl, std::max(0.005, 1.1 * llama_kl));
+  EXPECT_LE(a.kl, std::max(0.005, 1.2 * llama_kl));
 }
 
 void greedy(const std::string& stem) {

@@ -25,10 +25,11 @@ namespace {
 // Values an op should process per task: below this a dispatch costs more
 // than it saves.
 constexpr int64_t kMinTaskWork = 16384;
-// Extra arena bytes per thread for the ops' own working memory (attention
-// tiles: two f32 K/V blocks and the accumulators of a query tile, < 1 MiB for
-// head dims up to 512) on top of the model's tensors and the matmul buffers.
-constexpr size_t kOpBytesPerThread = size_t(2) << 20;
+// Extra arena bytes per thread for the ops' own working memory (attention:
+// two f32 K/V blocks and the accumulators of a query tile, < 1 MiB for head
+// dims up to 512, plus up to 1 MiB of scores) on top of the model's tensors
+// and the matmul buffers.
+constexpr size_t kOpBytesPerThread = size_t(3) << 20;
 
 float* frow(const Tensor& t, int64_t r) { return reinterpret_cast<float*>(static_cast<uint8_t*>(t.data) + size_t(r) * t.stride); }
 

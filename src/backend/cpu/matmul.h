@@ -14,10 +14,13 @@
 // quantized). Other types that core/quant can decode (TQ1_0, TQ2_0, MXFP4)
 // are dequantized a row at a time and dotted in f32.
 //
-// Error of the quantized path against exact arithmetic on the dequantized
-// weights: activation rounding moves each x[k] by at most half a step,
-// amax(block)/254, so |y - y_exact| <= sum_k |w[n][k]| * amax(block of k) / 254
-// plus f32 rounding (this is the bound tests/backend/matmul_test.cpp checks).
+// The activation scales are rounded as ggml rounds them (an f16 d for the
+// 32-value blocks, as Q8_0 stores it), so the integer dots and block scales
+// equal llama.cpp's. Error of the quantized path against exact arithmetic on
+// the dequantized weights: activation rounding moves each x[k] by at most half
+// a step, amax(block)/254, and the f16 scale by at most amax/2048 more, so
+// |y - y_exact| <= sum_k |w[n][k]| * amax(block of k) * (1/254 + 1/2048) plus
+// f32 rounding (the bound tests/backend/matmul_test.cpp checks).
 //
 // Threads: the call splits N (and T for prefill) over the pool's threads; it
 // allocates nothing once `scratch` is large enough (reserve it at load for the

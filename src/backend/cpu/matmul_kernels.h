@@ -5,7 +5,7 @@
 // Quantized activations ("acts") are stored one row after another in the
 // scratch block, each row `row_bytes` apart and laid out as
 //   int8  q[K]            round(x / d) in [-127, 127]
-//   float d[K / B]        per-block scale amax / 127 (B = 32 or 256)
+//   float d[K / B]        per-block scale ~amax / 127 (B = 32 or 256; act_scale)
 //   int16 sums[K / S]     per-group sums of q (S = 32 for the legacy types,
 //                         16 for the K-quants: the "bsums" of ggml's Q8_K)
 // and, for the legacy types only, two arrays the SIMD kernels load as whole
@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/fp16.h"
 
 namespace kiln::cpu {
 class PackedWeights;
@@ -61,8 +62,18 @@ struct Acts {
 size_t act_row_bytes(ActFormat f, int64_t K);
 Acts make_acts(ActFormat f, int64_t K, void* base);
 
+// The scale d of one quantized activation block of B values with largest
+// magnitude amax (id = 127 / amax), rounded where ggml's CPU backend rounds
+// it, so that kiln's block products equal llama.cpp's: a Q8_0 block (B = 32,
+// quantize_row_q8_0) keeps amax / 127 as an f16; a Q8_K block (B = 256,
+// quantize_row_q8_K) keeps 1 / id in f32. A zero block has d = 0.
+inline float act_scale(int B, float amax, float id) {
+  if (!(amax > 0.f)) return 0.f;
+  return B == 32 ? fp16_to_fp32(fp32_to_fp16(amax / 127.f)) : 1.f / id;
+}
+
 // Quantizes row t of acts from x (K values). Identical on every ISA: the
-// scale is amax / 127 and q = nearbyint(x * (127 / amax)), ties to even.
+// scale is act_scale() and q = nearbyint(x * (127 / amax)), ties to even.
 void quantize_act_row(const float* x, const Acts& acts, int64_t t);
 // The same bytes with AVX-512 (avx512/vec_avx512.cpp).
 void quantize_act_row_avx512(const float* x, const Acts& acts, int64_t t);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backend/cpu/matmul_kernels.h"
+#include "core/fp16.h"
 
 namespace kiln::cpu::mm {
 
@@ -67,7 +68,7 @@ void quantize_act_row(const float* x, const Acts& acts, int64_t t) {
     // block gets q = 0 and d = 0. A block with an inf or nan gets q = 0 and a
     // nan scale, so the outputs it touches come out nan, as in f32.
     const float id = finite && amax > 0.f ? 127.f / amax : 0.f;
-    d[b] = finite ? amax / 127.f : NAN;
+    d[b] = finite ? act_scale(B, amax, id) : NAN;
     int8_t* qb = q + b * B;
     for (int i = 0; i < B; ++i) qb[i] = finite ? static_cast<int8_t>(std::nearbyint(xb[i] * id)) : int8_t(0);
     for (int g = 0; g < B / G; ++g) {

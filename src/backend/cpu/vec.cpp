@@ -17,7 +17,7 @@ namespace kiln::cpu {
 namespace avx512 {  // avx512/vec_avx512.cpp (compiled for AVX-512 whatever the build flags)
 void silu_mul(const float* g, const float* u, float* o, int64_t n);
 void gelu_mul(const float* g, const float* u, float* o, int64_t n);
-float exp_sub_sum(float* x, int64_t n, float sub);
+double exp_sub_sum(float* x, int64_t n, float sub);
 void tanh_cap(float* x, int64_t n, float cap);
 }  // namespace avx512
 
@@ -56,9 +56,9 @@ void gelu_mul_scalar(const float* g, const float* u, float* o, int64_t n) {
     o[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + 0.044715f * v * v))) * u[i];
   }
 }
-float exp_sub_sum_scalar(float* x, int64_t n, float sub) {
-  float sum = 0.f;
-  for (int64_t i = 0; i < n; ++i) sum += x[i] = std::exp(x[i] - sub);
+double exp_sub_sum_scalar(float* x, int64_t n, float sub) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i] = std::exp(x[i] - sub));
   return sum;
 }
 void tanh_cap_scalar(float* x, int64_t n, float cap) {
@@ -71,7 +71,7 @@ struct Dispatch {
   void (*to_f16)(const float*, uint16_t*, int64_t) = f32_to_f16_scalar;
   void (*silu)(const float*, const float*, float*, int64_t) = silu_mul_scalar;
   void (*gelu)(const float*, const float*, float*, int64_t) = gelu_mul_scalar;
-  float (*exp_sub)(float*, int64_t, float) = exp_sub_sum_scalar;
+  double (*exp_sub)(float*, int64_t, float) = exp_sub_sum_scalar;
   void (*tanh)(float*, int64_t, float) = tanh_cap_scalar;
   Dispatch() {
 #if defined(__x86_64__)
@@ -100,7 +100,7 @@ const Dispatch& dispatch() {
 void f16_to_f32(const uint16_t* x, float* y, int64_t n) { dispatch().to_f32(x, y, n); }
 void silu_mul(const float* g, const float* u, float* o, int64_t n) { dispatch().silu(g, u, o, n); }
 void gelu_mul(const float* g, const float* u, float* o, int64_t n) { dispatch().gelu(g, u, o, n); }
-float exp_sub_sum(float* x, int64_t n, float sub) { return dispatch().exp_sub(x, n, sub); }
+double exp_sub_sum(float* x, int64_t n, float sub) { return dispatch().exp_sub(x, n, sub); }
 void tanh_cap(float* x, int64_t n, float cap) { dispatch().tanh(x, n, cap); }
 void f32_to_f16(const float* x, uint16_t* y, int64_t n) { dispatch().to_f16(x, y, n); }
 

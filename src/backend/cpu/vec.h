@@ -30,12 +30,15 @@ inline void scale_add(float* y, float s, float a, const float* x, int64_t n) {
 }
 
 // o[i] = silu(g[i]) * u[i] and o[i] = gelu_tanh(g[i]) * u[i] (o may alias g
-// or u). AVX-512 when the CPU has it: a polynomial e^x within ~2 ulp, so
-// results differ from the scalar reference (ops_ref) by a few ulp.
+// or u). AVX-512 when the CPU has it: ggml's polynomial e^x (within ~2 ulp),
+// so results differ from the scalar reference (ops_ref) by a few ulp. GELU is
+// computed in f32: ggml's f16 lookup table (input and result rounded to f16)
+// was tried and measured no closer to llama.cpp (docs/engine.md).
 void silu_mul(const float* g, const float* u, float* o, int64_t n);
 void gelu_mul(const float* g, const float* u, float* o, int64_t n);
-// x[i] = e^(x[i] - sub); returns the sum of the new x[i].
-float exp_sub_sum(float* x, int64_t n, float sub);
+// x[i] = e^(x[i] - sub); returns the sum of the new x[i], added in double
+// as ggml's softmax adds them.
+double exp_sub_sum(float* x, int64_t n, float sub);
 // x[i] = cap * tanh(x[i] / cap).
 void tanh_cap(float* x, int64_t n, float cap);
 

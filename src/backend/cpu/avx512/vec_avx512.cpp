@@ -15,25 +15,28 @@ namespace kiln::cpu {
 
 namespace {
 
-// e^x for 16 lanes: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two for an
-// exact n ln2), e^r = 1 + r + r^2 P(r) with Cephes' degree-5 P, then scaled by
-// 2^n with vscalefps, which also gives +inf / 0 outside the f32 range. Max
-// relative error ~2 ulp over the f32 range.
+// e^x for 16 lanes, the algorithm of ggml's ggml_v_expf (from ARM's
+// optimized-routines; max error 1.45 + 0.5 ulp): x = n ln2 + b with n from
+// the round-to-nearest trick, e^b by a degree-5 polynomial, scaled by 2^n
+// with vscalefps; |n| > 192 gives +inf or 0. The same instructions as ggml,
+// so kiln's softmax and SiLU see llama.cpp's exponentials bit for bit.
 inline __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.f)), _mm512_set1_ps(-104.f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 r2 = _mm512_mul_ps(r, r);
-  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-  return _mm512_scalef_ps(p, n);
+  const __m512 r = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+  const __m512 n = _mm512_sub_ps(z, r);
+  const __m512 b =
+      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+  const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 j = _mm512_fmadd_ps(
+      _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 res = _mm512_scalef_ps(j, n);
+  if (_mm512_kortestz(d, d)) return res;
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, zero, _CMP_LE_OQ), _mm512_set1_ps(INFINITY), zero);
+  return _mm512_mask_blend_ps(d, res, alt);
 }
 
 inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1); }
@@ -65,16 +68,19 @@ void gelu_mul(const float* g, const float* u, float* o, int64_t n) {
   }
 }
 
-float exp_sub_sum(float* x, int64_t n, float sub) {
-  __m512 sum = _mm512_setzero_ps();
+// As ggml_vec_soft_max_f32: whole 16-lane chunks through exp16, each
+// chunk's sum added in double; the tail with expf.
+double exp_sub_sum(float* x, int64_t n, float sub) {
+  double sum = 0;
   const __m512 s = _mm512_set1_ps(sub);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), s)));
-    _mm512_mask_storeu_ps(x + i, m, e);
-    sum = _mm512_add_ps(sum, e);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), s));
+    _mm512_storeu_ps(x + i, e);
+    sum += double(_mm512_reduce_add_ps(e));
   }
-  return _mm512_reduce_add_ps(sum);
+  for (; i < n; ++i) sum += double(x[i] = std::exp(x[i] - sub));
+  return sum;
 }
 
 void tanh_cap(float* x, int64_t n, float cap) {
@@ -110,7 +116,7 @@ void quantize_act_row_avx512(const float* x, const Acts& acts, int64_t t) {
     const float amax = _mm512_reduce_max_ps(vmax);
     const bool finite = bad == 0 && amax <= FLT_MAX;
     const float id = finite && amax > 0.f ? 127.f / amax : 0.f;
-    d[b] = finite ? amax / 127.f : NAN;
+    d[b] = finite ? act_scale(B, amax, id) : NAN;
     int8_t* qb = q + b * B;
     const __m512 vid = _mm512_set1_ps(id);
     for (int i = 0; i < B; i += 16) {
