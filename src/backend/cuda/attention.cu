@@ -90,11 +90,10 @@ __global__ void kv_store_kernel(const float* k, int64_t ks, const float* v, int6
         const float id = d != 0.f ? 1.f / d : 0.f;
         uint8_t* blk = dst + b * kQ8Bytes;
         reinterpret_cast<int8_t*>(blk + 2)[lane] = int8_t(roundf(x * id));
-        if (lane == 0) {
-          const uint16_t bits = __half_as_ushort(__float2half_rn(d));
-          blk[0] = uint8_t(bits & 0xFF);
-          blk[1] = uint8_t(bits >> 8);
-        }
+        // One 2-byte store (rows and blocks are 2-byte aligned: 34-byte
+        // blocks, even row strides). Two byte stores of the halves left the
+        // low byte 0 on an H100 (CudaOpsTest.AttentionLongQ8_0, 2026-11-22).
+        if (lane == 0) *reinterpret_cast<__half*>(blk) = __float2half_rn(d);
       }
     }
   }

@@ -190,19 +190,23 @@ struct Mmvq<GgmlType::Q8_0> {
   }
 };
 
-template <GgmlType T>
+// W warps share a row (W = 1, 2, 4; kWarps / W rows per block): short
+// matrices get more warps, hence more loads in flight, per row.
+template <GgmlType T, int W>
 __global__ void __launch_bounds__(kWarps * 32)
     mmvq_kernel(const uint8_t* __restrict__ w, size_t ws, int64_t n_rows, int64_t k, const int8_t* __restrict__ xq,
                 const float* __restrict__ xd, int n_tok, float* __restrict__ y, int64_t ys) {
   using F = Mmvq<T>;
-  const int lane = threadIdx.x % 32;
-  const int64_t n = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (n >= n_rows) return;
-  const uint8_t* row = w + size_t(n) * ws;
-  const int n_tasks = int(k / F::kValues) * F::kTasks;
+  __shared__ float partial[kWarps][kMaxMatvecTokens];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t n = int64_t(blockIdx.x) * (kWarps / W) + warp / W;
+  const int part = warp % W;
+  const bool active = n < n_rows;  // no early return: the block synchronizes below
+  const uint8_t* row = w + size_t(active ? n : 0) * ws;
+  const int n_tasks = active ? int(k / F::kValues) * F::kTasks : 0;
   float acc[kMaxMatvecTokens] = {};
 #pragma unroll 2
-  for (int task = lane; task < n_tasks; task += 32) {
+  for (int task = part * 32 + lane; task < n_tasks; task += 32 * W) {
     const int b = task / F::kTasks, sub = task % F::kTasks;
     const typename F::W wt = F::load(row + size_t(b) * F::kBytes, sub);
 #pragma unroll
@@ -214,7 +218,20 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (t < n_tok) {
       float s = acc[t];
       for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-      if (lane == 0) y[t * ys + n] = s;
+      acc[t] = s;
+    }
+  }
+  if constexpr (W == 1) {
+    if (lane == 0 && active)
+      for (int t = 0; t < n_tok; ++t) y[t * ys + n] = acc[t];
+  } else {
+    if (lane == 0)
+      for (int t = 0; t < n_tok; ++t) partial[warp][t] = acc[t];
+    __syncthreads();
+    if (part == 0 && lane < n_tok && active) {
+      float s = 0.f;
+      for (int p = 0; p < W; ++p) s += partial[warp + p][lane];
+      y[lane * ys + n] = s;
     }
   }
 }
@@ -253,8 +270,16 @@ void launch_mmvq(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_
   quantize_q8_kernel<<<dim3(blocks_for(k / 32, 8), unsigned(T)), 256, 0, s>>>(x, xs, k, xq, xd);
   KILN_CUDA_LAUNCHED();
   const bool ok = dispatch_mmvq(type, [&]<GgmlType F>() {
-    mmvq_kernel<F><<<blocks_for(n_rows, kWarps), kWarps * 32, 0, s>>>(static_cast<const uint8_t*>(w), w_stride_bytes,
-                                                                     n_rows, k, xq, xd, int(T), y, ys);
+    // Warps per row by height (a guess from the first H100 profile: 1024-
+    // and 4096-row matrices ran at 0.2-0.7 TB/s with a warp per row, 14336
+    // at 1.4): enough blocks to fill 132 SMs several times over.
+    const auto* wb = static_cast<const uint8_t*>(w);
+    if (n_rows >= 8192)
+      mmvq_kernel<F, 1><<<blocks_for(n_rows, kWarps), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd, int(T), y, ys);
+    else if (n_rows >= 2048)
+      mmvq_kernel<F, 2><<<blocks_for(n_rows, kWarps / 2), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd, int(T), y, ys);
+    else
+      mmvq_kernel<F, 4><<<blocks_for(n_rows, 1), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd, int(T), y, ys);
   });
   if (!ok) throw kiln::Error("cuda mmvq: no kernel for " + std::string(type_name(type)) + " weights");
   KILN_CUDA_LAUNCHED();
