@@ -192,29 +192,31 @@ struct Mmvq<GgmlType::Q8_0> {
 
 // W warps share a row (W = 1, 2, 4; kWarps / W rows per block): short
 // matrices get more warps, hence more loads in flight, per row.
-template <GgmlType T, int W>
+// NT: the most token rows (1 for batch-1 decode: fewer accumulator registers,
+// more warps per SM).
+template <GgmlType T, int W, int NT>
 __global__ void __launch_bounds__(kWarps * 32)
     mmvq_kernel(const uint8_t* __restrict__ w, size_t ws, int64_t n_rows, int64_t k, const int8_t* __restrict__ xq,
                 const float* __restrict__ xd, int n_tok, float* __restrict__ y, int64_t ys) {
   using F = Mmvq<T>;
-  __shared__ float partial[kWarps][kMaxMatvecTokens];
+  __shared__ float partial[kWarps][NT];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t n = int64_t(blockIdx.x) * (kWarps / W) + warp / W;
   const int part = warp % W;
   const bool active = n < n_rows;  // no early return: the block synchronizes below
   const uint8_t* row = w + size_t(active ? n : 0) * ws;
   const int n_tasks = active ? int(k / F::kValues) * F::kTasks : 0;
-  float acc[kMaxMatvecTokens] = {};
-#pragma unroll 2
+  float acc[NT] = {};
+#pragma unroll 4
   for (int task = part * 32 + lane; task < n_tasks; task += 32 * W) {
     const int b = task / F::kTasks, sub = task % F::kTasks;
     const typename F::W wt = F::load(row + size_t(b) * F::kBytes, sub);
 #pragma unroll
-    for (int t = 0; t < kMaxMatvecTokens; ++t)
+    for (int t = 0; t < NT; ++t)
       if (t < n_tok) acc[t] += F::dot(wt, sub, xq + t * k + int64_t(b) * F::kValues, xd + t * (k / 32) + b * (F::kValues / 32));
   }
 #pragma unroll
-  for (int t = 0; t < kMaxMatvecTokens; ++t) {
+  for (int t = 0; t < NT; ++t) {
     if (t < n_tok) {
       float s = acc[t];
       for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
@@ -223,10 +225,14 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
   if constexpr (W == 1) {
     if (lane == 0 && active)
-      for (int t = 0; t < n_tok; ++t) y[t * ys + n] = acc[t];
+#pragma unroll
+      for (int t = 0; t < NT; ++t)
+        if (t < n_tok) y[t * ys + n] = acc[t];
   } else {
     if (lane == 0)
-      for (int t = 0; t < n_tok; ++t) partial[warp][t] = acc[t];
+#pragma unroll
+      for (int t = 0; t < NT; ++t)
+        if (t < n_tok) partial[warp][t] = acc[t];
     __syncthreads();
     if (part == 0 && lane < n_tok && active) {
       float s = 0.f;
@@ -270,16 +276,23 @@ void launch_mmvq(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_
   quantize_q8_kernel<<<dim3(blocks_for(k / 32, 8), unsigned(T)), 256, 0, s>>>(x, xs, k, xq, xd);
   KILN_CUDA_LAUNCHED();
   const bool ok = dispatch_mmvq(type, [&]<GgmlType F>() {
-    // Warps per row by height (a guess from the first H100 profile: 1024-
-    // and 4096-row matrices ran at 0.2-0.7 TB/s with a warp per row, 14336
-    // at 1.4): enough blocks to fill 132 SMs several times over.
+    // Warps per row by height, from two H100 profiles (2026-11-22): a warp
+    // per row ran 1024x4096 Q4_K in 10.8 us, 4 warps per row in 8.7; 2 warps
+    // per row made 4096x4096 slower (12.7 -> 14.1 us), so tall matrices keep
+    // one warp per row.
     const auto* wb = static_cast<const uint8_t*>(w);
-    if (n_rows >= 8192)
-      mmvq_kernel<F, 1><<<blocks_for(n_rows, kWarps), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd, int(T), y, ys);
-    else if (n_rows >= 2048)
-      mmvq_kernel<F, 2><<<blocks_for(n_rows, kWarps / 2), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd, int(T), y, ys);
+    auto go = [&]<int NT>() {
+      if (n_rows >= 4096)
+        mmvq_kernel<F, 1, NT><<<blocks_for(n_rows, kWarps), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd,
+                                                                                int(T), y, ys);
+      else
+        mmvq_kernel<F, 4, NT><<<blocks_for(n_rows, 1), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd,
+                                                                           int(T), y, ys);
+    };
+    if (T == 1)
+      go.template operator()<1>();
     else
-      mmvq_kernel<F, 4><<<blocks_for(n_rows, 1), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd, int(T), y, ys);
+      go.template operator()<kMaxMatvecTokens>();
   });
   if (!ok) throw kiln::Error("cuda mmvq: no kernel for " + std::string(type_name(type)) + " weights");
   KILN_CUDA_LAUNCHED();
