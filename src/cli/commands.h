@@ -18,5 +18,7 @@ void add_pull(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_run(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_ps(CLI::App& app);
+void add_stop(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_serve(app);
   kiln::cli::add_run(app);
   kiln::cli::add_bench(app);
+  kiln::cli::add_ps(app);
+  kiln::cli::add_stop(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

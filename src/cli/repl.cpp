@@ -125,9 +125,20 @@ void print_timings(std::ostream& out, const engine::Timings& t) {
   out << std::flush;
 }
 
-Repl::Repl(engine::Session& session, const store::ModelView& view, std::istream& in, std::ostream& out,
-           std::ostream& err, ReplOptions options)
-    : session_(session), view_(view), in_(in), out_(out), err_(err), options_(options) {}
+engine::Reply LocalChat::chat(const std::string& message, engine::TextSink sink, const std::atomic<bool>* cancel) {
+  return session_.chat(message, sink, cancel);
+}
+
+std::vector<std::vector<std::string>> LocalChat::session_rows() {
+  const engine::EngineConfig& c = session_.engine().config();
+  return {{"context in use", std::to_string(c.context)},
+          {"threads", std::to_string(c.threads > 0 ? c.threads : runtime::physical_core_count())},
+          {"chat template", session_.template_origin()}};
+}
+
+Repl::Repl(Chat& chat, const store::ModelView& view, std::istream& in, std::ostream& out, std::ostream& err,
+           ReplOptions options)
+    : session_(chat), view_(view), in_(in), out_(out), err_(err), options_(options) {}
 
 bool Repl::read_line(std::string& line, const char* prompt) {
   for (;;) {
@@ -243,13 +254,13 @@ void Repl::set_command(const std::string& args) {
     out_ << "Set 'quiet' mode.\n";
   } else if (what == "format") {
     try {
-      session_.set_grammar(format_grammar(rest));
+      session_.set_format(rest);
       out_ << "Set format to '" << rest << "' mode.\n";
     } catch (const kiln::Error& e) {
       out_ << "Couldn't set format: " << e.what() << "\n";
     }
   } else if (what == "noformat") {
-    session_.set_grammar(nullptr);
+    session_.set_format("");
     out_ << "Disabled format.\n";
   } else if (what == "think" || what == "nothink") {
     session_.set_think(what == "think");
@@ -264,19 +275,16 @@ void Repl::set_command(const std::string& args) {
 void Repl::show_command(const std::string& args) {
   const std::string what = trim(args);
   if (what == "info") {
-    const store::ModelInfo info = store::summarize(gguf::File::open(view_.weights));
-    std::vector<std::vector<std::string>> rows = {{"architecture", info.architecture},
-                                                  {"parameters", store::human_number(info.parameter_count)}};
-    if (info.context_length) rows.push_back({"context length", std::to_string(*info.context_length)});
-    if (info.embedding_length) rows.push_back({"embedding length", std::to_string(*info.embedding_length)});
-    rows.push_back({"quantization", info.file_type});
-    out_ << "  Model\n" << store::columns(rows, "    ");
-    std::vector<std::vector<std::string>> runtime = {
-        {"context in use", std::to_string(session_.engine().config().context)},
-        {"threads", std::to_string(session_.engine().config().threads > 0 ? session_.engine().config().threads
-                                                                        : runtime::physical_core_count())},
-        {"chat template", session_.template_origin()}};
-    out_ << "\n  Session\n" << store::columns(runtime, "    ") << "\n";
+    if (!view_.weights.empty()) {
+      const store::ModelInfo info = store::summarize(gguf::File::open(view_.weights));
+      std::vector<std::vector<std::string>> rows = {{"architecture", info.architecture},
+                                                    {"parameters", store::human_number(info.parameter_count)}};
+      if (info.context_length) rows.push_back({"context length", std::to_string(*info.context_length)});
+      if (info.embedding_length) rows.push_back({"embedding length", std::to_string(*info.embedding_length)});
+      rows.push_back({"quantization", info.file_type});
+      out_ << "  Model\n" << store::columns(rows, "    ") << "\n";
+    }
+    out_ << "  Session\n" << store::columns(session_.session_rows(), "    ") << "\n";
   } else if (what == "parameters") {
     if (!view_.parameters.empty()) {
       out_ << "Model defined parameters:\n";
@@ -292,8 +300,9 @@ void Repl::show_command(const std::string& args) {
     if (session_.system().empty()) out_ << "No system message was specified for this model.\n";
     else out_ << session_.system() << "\n";
   } else if (what == "template") {
-    if (session_.template_source().empty()) out_ << "No prompt template was specified for this model.\n";
-    else out_ << session_.template_source() << "\n";
+    const std::string source = session_.template_source();
+    if (source.empty()) out_ << "No prompt template was specified for this model.\n";
+    else out_ << source << "\n";
   } else if (what == "license") {
     if (view_.licenses.empty()) out_ << "No license was specified for this model.\n";
     for (const auto& l : view_.licenses) out_ << l << "\n";

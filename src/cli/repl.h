@@ -12,7 +12,10 @@
 #include <atomic>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "engine/grammar.h"
 #include "engine/session.h"
@@ -55,10 +58,58 @@ void print_timings(std::ostream& out, const engine::Timings& t);
 // Go's time.Duration.String(): "1.5s", "12.345ms", "532µs", "2m3.1s".
 std::string go_duration(int64_t ns);
 
+// What `kiln run` chats with: the model loaded in this process (LocalChat)
+// or a running server (ServerChat, repl_server.cpp), as Ollama's CLI talks
+// to its server. The REPL and the one-shot prompt use only this.
+class Chat {
+ public:
+  virtual ~Chat() = default;
+  // One turn: the user's message answered (text streamed to sink) and both
+  // kept in the conversation unless cancelled. Throws kiln::Error.
+  virtual engine::Reply chat(const std::string& message, engine::TextSink sink,
+                             const std::atomic<bool>* cancel) = 0;
+  virtual void clear() = 0;
+  // "/set parameter": validated as a PARAMETER line; throws kiln::Error and
+  // changes nothing on a bad name or value.
+  virtual void set_parameter(std::string_view name, std::string_view value) = 0;
+  virtual void set_stops(std::vector<std::string> stops) = 0;
+  virtual const nlohmann::json& user_parameters() const = 0;
+  virtual void set_system(std::string system) = 0;
+  virtual const std::string& system() const = 0;
+  // "json", a JSON schema, or "" for free text; throws kiln::Error for anything else.
+  virtual void set_format(const std::string& format) = 0;
+  virtual void set_think(std::optional<bool> think) = 0;
+  virtual std::string template_source() = 0;
+  // /show info's "Session" rows (context in use, threads or server, template).
+  virtual std::vector<std::vector<std::string>> session_rows() = 0;
+};
+
+// The model loaded here, through an engine::Session.
+class LocalChat : public Chat {
+ public:
+  explicit LocalChat(engine::Session& session) : session_(session) {}
+  engine::Reply chat(const std::string& message, engine::TextSink sink, const std::atomic<bool>* cancel) override;
+  void clear() override { session_.clear(); }
+  void set_parameter(std::string_view name, std::string_view value) override { session_.set_parameter(name, value); }
+  void set_stops(std::vector<std::string> stops) override { session_.set_stops(std::move(stops)); }
+  const nlohmann::json& user_parameters() const override { return session_.user_parameters(); }
+  void set_system(std::string system) override { session_.set_system(std::move(system)); }
+  const std::string& system() const override { return session_.system(); }
+  void set_format(const std::string& format) override { session_.set_grammar(format_grammar(format)); }
+  void set_think(std::optional<bool> think) override { session_.set_think(think); }
+  std::string template_source() override { return session_.template_source(); }
+  std::vector<std::vector<std::string>> session_rows() override;
+
+ private:
+  engine::Session& session_;
+};
+
 class Repl {
  public:
-  Repl(engine::Session& session, const store::ModelView& view, std::istream& in, std::ostream& out,
-       std::ostream& err, ReplOptions options);
+  // `view` describes the model for /show (weights may be empty when the
+  // model lives only on a server: /show info then has no Model section).
+  Repl(Chat& chat, const store::ModelView& view, std::istream& in, std::ostream& out, std::ostream& err,
+       ReplOptions options);
   // Runs until /bye or the end of input.
   void run();
 
@@ -74,7 +125,7 @@ class Repl {
   void help(const std::string& topic);
   void answer(const std::string& message);
 
-  engine::Session& session_;
+  Chat& session_;
   const store::ModelView& view_;
   std::istream& in_;
   std::ostream& out_;

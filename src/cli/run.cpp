@@ -6,8 +6,15 @@
 // its text comes first, as `echo hi | ollama run m` does. Without a prompt on
 // a terminal (or with the hidden --interactive flag, which tests use to drive
 // the REPL through a pipe) the REPL starts.
+//
+// As with Ollama's CLI, when a server answers at KILN_HOST (GET /api/version
+// within 300 ms) a model name is run by that server: each turn is a streamed
+// /api/chat (repl_server.cpp) and the model stays loaded there for
+// --keepalive. A GGUF file path, --local, or no server runs the model in this
+// process.
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -17,6 +24,8 @@
 
 #include "cli/commands.h"
 #include "cli/repl.h"
+#include "cli/repl_server.h"
+#include "client/api_client.h"
 #include "core/error.h"
 #include "engine/session.h"
 #include "gguf/gguf.h"
@@ -34,6 +43,7 @@ struct RunArgs {
   std::string format;
   bool think = false, nothink = false, hide_thinking = false;
   bool interactive = false;
+  bool local = false;
 };
 
 // A stored model wins over a file of the same name in the current folder
@@ -88,17 +98,43 @@ void run_command(const RunArgs& a) {
     if (!piped.empty()) prompt = prompt.empty() ? piped : piped + " " + prompt;
   }
 
-  const auto grammar = format_grammar(a.format);  // a bad format fails before the model loads
-  const store::ModelView view = resolve_model(a.model);
-  engine::Session session(setup_of(view));
-  session.set_grammar(grammar);
-  if (a.think) session.set_think(true);
-  if (a.nothink) session.set_think(false);
-
   const bool repl = a.prompt.empty() && (stdin_terminal || a.interactive);
+  const auto grammar = format_grammar(a.format);  // a bad format fails before the model loads
+
+  std::optional<client::ApiClient> server;
+  if (!a.local && !std::filesystem::is_regular_file(a.model)) {
+    client::ApiClient api = client::ApiClient::from_env();
+    if (api.reachable(std::chrono::milliseconds(300))) server.emplace(std::move(api));
+  }
+  std::optional<store::ModelView> view;
+  std::unique_ptr<engine::Session> session;
+  std::unique_ptr<Chat> chat;
+  if (server) {
+    auto remote = std::make_unique<ServerChat>(*server, a.model, a.keepalive);
+    remote->set_format(a.format);
+    if (a.think) remote->set_think(true);
+    if (a.nothink) remote->set_think(false);
+    if (repl) remote->preload();
+    chat = std::move(remote);
+    // /show reads the local store when it holds the model (same machine).
+    try {
+      view = resolve_model(a.model);
+    } catch (const Error&) {
+      view.emplace();
+      view->display_name = a.model;
+    }
+  } else {
+    view = resolve_model(a.model);
+    session = std::make_unique<engine::Session>(setup_of(*view));
+    session->set_grammar(grammar);
+    if (a.think) session->set_think(true);
+    if (a.nothink) session->set_think(false);
+    chat = std::make_unique<LocalChat>(*session);
+  }
+
   if (repl) {
     install_interrupt_handler();
-    Repl r(session, view, std::cin, std::cout, std::cerr, {.verbose = a.verbose, .hide_thinking = a.hide_thinking});
+    Repl r(*chat, *view, std::cin, std::cout, std::cerr, {.verbose = a.verbose, .hide_thinking = a.hide_thinking});
     r.run();
     return;
   }
@@ -106,7 +142,7 @@ void run_command(const RunArgs& a) {
 
   AnswerPrinter printer(std::cout, a.hide_thinking);
   const engine::Reply reply =
-      session.chat(prompt, [&](std::string_view text, bool thinking) { printer.write(text, thinking); });
+      chat->chat(prompt, [&](std::string_view text, bool thinking) { printer.write(text, thinking); }, nullptr);
   printer.finish();
   if (a.verbose) print_timings(std::cerr, reply.timings);
 }
@@ -121,7 +157,8 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--verbose", args->verbose, "Show timings for each answer");
   cmd->add_flag("--nowordwrap", args->nowordwrap, "Don't wrap words to the next line (kiln never wraps)");
   cmd->add_option("--keepalive", args->keepalive,
-                  "How long a server keeps the model loaded (accepted; kiln run loads the model itself)");
+                  "How long the server keeps the model loaded: 5m, 1h, -1m (forever); server mode");
+  cmd->add_flag("--local", args->local, "Load the model in this process even when a server is running");
   cmd->add_option("--format", args->format, "Response format: json, or a JSON schema");
   cmd->add_flag("--think,!--nothink", args->think,
                 "Enable thinking for models whose template has it (--think=false or --nothink: disable)");

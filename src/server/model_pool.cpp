@@ -167,12 +167,17 @@ ModelPool::Lease ModelPool::acquire(const std::string& name, const engine::Optio
     if (stop_) throw HttpError(503, "server is shutting down");
     Entry* e = find_entry(p.key);
     if (e && e->model && !e->draining && serves(*e->model, p)) return lease_of(*e, 0);
+    if (e && !e->model) {
+      // Another request is loading it: wait for that load, however long it
+      // takes (it fails or succeeds on its own).
+      cv_.wait(lock);
+      continue;
+    }
     if (e) {
-      // Loading, or loaded for other runner options (or another version of
-      // the model): wait for the load, or for its requests to end so it can
-      // be reloaded.
-      if (e->model && !e->draining) e->draining = true;
-      if (e->model && e->leases == 0 && e->model->scheduler->idle()) {
+      // Loaded for other runner options (or another version of the model),
+      // or being unloaded: wait for its requests to end so it can be reloaded.
+      if (!e->draining) e->draining = true;
+      if (e->leases == 0 && e->model->scheduler->idle()) {
         unload_entry(lock, e);
         continue;
       }
