@@ -1,4 +1,5 @@
-// `kiln bench MODEL|FILE.gguf [-p 512] [-n 128] [-r 5] [-t THREADS] [--kv-type f16|q8_0] [-o table|json]`:
+// `kiln bench MODEL|FILE.gguf [-p 512] [-n 128] [-r 5] [-t THREADS] [--kv-type f16|q8_0] [--backend cpu|cuda]
+//  [-o table|json]` (the backend defaults to $KILN_BACKEND, else cpu):
 // prompt-processing and generation speed, measured and printed as
 // llama-bench does, so the two can be compared line by line.
 //
@@ -11,9 +12,11 @@
 // deviation, the JSON every sample. Comma-separated values (-p 128,512)
 // make one test each, as in llama-bench.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -24,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "backend/registry.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "engine/engine.h"
@@ -43,8 +47,16 @@ struct BenchArgs {
   std::vector<std::string> threads;
   int reps = 5;
   std::string kv_type = "f16";
+  std::string backend;  // empty: $KILN_BACKEND, else "cpu"
   std::string output = "table";
 };
+
+// What the table and JSON call the backend, as llama-bench does ("CPU", "CUDA").
+std::string backend_label(const std::string& name) {
+  std::string s = name;
+  for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
 
 struct TestResult {
   std::string name;  // "pp512", "tg128"
@@ -183,11 +195,12 @@ std::string params_text(uint64_t n) {
   return n >= 1000000000 ? fmt("%.2f B", double(n) / 1e9) : fmt("%.2f M", double(n) / 1e6);
 }
 
-void print_table(const std::vector<TestResult>& results, const store::ModelInfo& info, const std::string& model) {
+void print_table(const std::vector<TestResult>& results, const store::ModelInfo& info, const std::string& model,
+                 const std::string& backend) {
   std::vector<std::vector<std::string>> rows = {{"model", "size", "params", "backend", "threads", "test", "t/s"}};
   for (const TestResult& r : results) {
     const Stats s = stats_of(r);
-    rows.push_back({model, size_text(info.tensor_bytes), params_text(info.parameter_count), "CPU",
+    rows.push_back({model, size_text(info.tensor_bytes), params_text(info.parameter_count), backend_label(backend),
                     std::to_string(r.threads), r.name, fmt("%.2f ± %.2f", s.avg_ts, s.stddev_ts)});
   }
   // Markdown, numbers right-aligned, as llama-bench prints it. Widths count
@@ -222,7 +235,7 @@ void print_table(const std::vector<TestResult>& results, const store::ModelInfo&
 }
 
 void print_json(const std::vector<TestResult>& results, const store::ModelInfo& info, const std::string& model,
-                const std::filesystem::path& path, const std::string& kv_type, int batch) {
+                const std::filesystem::path& path, const std::string& kv_type, int batch, const std::string& backend) {
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -233,7 +246,7 @@ void print_json(const std::vector<TestResult>& results, const store::ModelInfo& 
                    {"model_type", model},
                    {"model_size", info.tensor_bytes},
                    {"model_n_params", info.parameter_count},
-                   {"backends", "CPU"},
+                   {"backends", backend_label(backend)},
                    {"n_threads", r.threads},
                    {"type_k", kv_type},
                    {"type_v", kv_type},
@@ -263,6 +276,14 @@ void run_bench(const BenchArgs& a) {
   if (a.kv_type == "f16") kv_type = kv::KvType::F16;
   else if (a.kv_type == "q8_0") kv_type = kv::KvType::Q8_0;
   else throw Error("--kv-type takes f16 or q8_0, got '" + a.kv_type + "'");
+  std::string backend = a.backend;
+  if (backend.empty()) backend = std::getenv("KILN_BACKEND") ? std::getenv("KILN_BACKEND") : "cpu";
+  const std::vector<std::string> have = backend::available_backends();
+  if (std::find(have.begin(), have.end(), backend) == have.end()) {
+    std::string list;
+    for (const std::string& b : have) list += (list.empty() ? "" : ", ") + b;
+    throw Error("backend '" + backend + "' is not available here (available: " + list + ")");
+  }
 
   const std::filesystem::path path = resolve_weights(a.model);
   const store::ModelInfo info = store::summarize(gguf::File::open(path));
@@ -278,6 +299,7 @@ void run_bench(const BenchArgs& a) {
     cfg.batch = max_p;
     cfg.context = std::max(max_p, max_n + 1);
     cfg.kv_type = kv_type;
+    cfg.backend = backend;
     engine::Engine e(path, cfg);
     Runner runner(e, 1234);
     for (int p : pp) {
@@ -295,8 +317,8 @@ void run_bench(const BenchArgs& a) {
       results.push_back(std::move(r));
     }
   }
-  if (a.output == "json") print_json(results, info, model, path, a.kv_type, max_p);
-  else print_table(results, info, model);
+  if (a.output == "json") print_json(results, info, model, path, a.kv_type, max_p, backend);
+  else print_table(results, info, model, backend);
 }
 
 }  // namespace
@@ -312,6 +334,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-r,--repetitions", args->reps, "Timed repetitions of each test")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Threads, comma-separated (default: physical cores)");
   cmd->add_option("--kv-type", args->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
+  cmd->add_option("--backend", args->backend, "Compute backend: cpu or cuda (default: $KILN_BACKEND, else cpu)");
   cmd->add_option("-o,--output", args->output, "Output: table (markdown) or json")->capture_default_str();
   cmd->callback([args] { run_bench(*args); });
 }
