@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "kv/kv_types.h"
 #include "server/api_server.h"
 #include "server/http_error.h"
 #include "store/model_store.h"
@@ -59,6 +60,15 @@ server::PoolConfig pool_config() {
   c.memory_budget_bytes = uint64_t(env_count("KILN_MAX_MEMORY", 0 + int64_t(server::default_memory_budget()),
                                              int64_t(1) << 62));
   c.default_keep_alive = env_keep_alive();
+  if (const std::string b = env("KILN_BACKEND"); !b.empty()) c.backend = b;
+  if (const std::string t = env("KILN_KV_CACHE_TYPE"); !t.empty()) {
+    if (t == "f16") c.kv_type = kv::KvType::F16;
+    else if (t == "q8_0") c.kv_type = kv::KvType::Q8_0;
+    else throw Error("KILN_KV_CACHE_TYPE=" + t + ": expected f16 or q8_0");
+  }
+  c.kv_dir = env("KILN_KV_DIR");
+  if (!c.kv_dir.empty())
+    c.kv_disk_bytes = uint64_t(env_count("KILN_KV_DISK_BYTES", int64_t(16) << 30, int64_t(1) << 50));
   return c;
 }
 
@@ -114,7 +124,11 @@ void add_serve(CLI::App& app) {
       "  KILN_MAX_QUEUE          requests waiting per model before 503 (default 512)\n"
       "  KILN_KEEP_ALIVE         how long an idle model stays loaded (default 5m; 0 unloads at once, -1m never)\n"
       "  KILN_MAX_MEMORY         bytes the loaded models may take (default 3/4 of physical memory)\n"
-      "  KILN_REGISTRY           registry for /api/pull instead of the one a name says");
+      "  KILN_REGISTRY           registry for /api/pull instead of the one a name says\n"
+      "  KILN_BACKEND            compute backend: cpu (default) or cuda\n"
+      "  KILN_KV_CACHE_TYPE      KV cache element type: f16 (default) or q8_0\n"
+      "  KILN_KV_DIR             directory of the KV disk tier: prompt prefixes kept across restarts (default: none)\n"
+      "  KILN_KV_DISK_BYTES      the disk tier's budget per model (default 16 GiB)");
   cmd->callback([] { run_serve(); });
 }
 

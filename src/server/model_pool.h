@@ -28,6 +28,7 @@
 #include "engine/options.h"
 #include "engine/scheduler.h"
 #include "engine/thinking.h"
+#include "kv/kv_types.h"
 #include "store/model_store.h"
 #include "store/model_view.h"
 
@@ -90,7 +91,10 @@ struct PoolConfig {
   int num_parallel = 4;              // KILN_NUM_PARALLEL: sequences per model
   size_t max_queue = 512;            // KILN_MAX_QUEUE: waiting requests per model
   KeepAlive default_keep_alive;      // KILN_KEEP_ALIVE
-  std::string backend = "cpu";
+  std::string backend = "cpu";        // KILN_BACKEND
+  kv::KvType kv_type = kv::KvType::F16;  // KILN_KV_CACHE_TYPE (f16 | q8_0), as OLLAMA_KV_CACHE_TYPE
+  std::string kv_dir;                 // KILN_KV_DIR: the KV disk tier (docs/kv-tiers.md); empty: none
+  uint64_t kv_disk_bytes = 0;         // KILN_KV_DISK_BYTES: its budget per model
   metrics::Registry* metrics = nullptr;
   // How long acquire() waits for memory or a model slot held by running
   // requests (or for a reload) before answering 503 "server busy".

@@ -88,6 +88,9 @@ ModelPool::Prepared ModelPool::prepare(const std::string& name, const engine::Op
   p.arch = mc.arch_name;
   engine::EngineConfig& ec = p.engine;
   ec.backend = config_.backend;
+  ec.kv_type = config_.kv_type;
+  ec.kv_dir = config_.kv_dir;
+  ec.kv_disk_bytes = config_.kv_disk_bytes;
   ec.threads = runner.num_thread;
   ec.context = runner.num_ctx;
   if (mc.context_length > 0) ec.context = int(std::min<int64_t>(ec.context, mc.context_length));
