@@ -129,6 +129,9 @@ BuiltPrompt build_chat_prompt(const LoadedModel& model, const NativeRequest& req
     while (first + 1 < msgs.size() && msgs[first]["role"] == "system") ++first;
     if (first + 1 >= msgs.size()) break;
     ++first;
+    // Start at a user turn: templates that insist on alternating roles
+    // (gemma's) reject a conversation opening with the assistant.
+    while (first + 1 < msgs.size() && msgs[first]["role"] != "user") ++first;
     ojson kept = ojson::array();
     for (size_t i = 0; i < msgs.size(); ++i)
       if (i >= first || msgs[i]["role"] == "system") kept.push_back(msgs[i]);

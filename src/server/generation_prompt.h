@@ -6,7 +6,9 @@
 //             message; rendered with the chat template (tools as `tools`,
 //             think as `enable_thinking`). When the prompt does not fit, the
 //             oldest messages that are not system messages are dropped (the
-//             last one always stays), as Ollama's chatPrompt does.
+//             last one always stays), as Ollama's chatPrompt does, and
+//             on to the next user message (as `kiln run` does: templates
+//             such as gemma's reject a conversation opening with the assistant).
 //   generate: system (the request's, else the model's), the model's MESSAGEs
 //             (unless a context is given), and the prompt as one user turn,
 //             rendered with the template (or the request's `template`);
