@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <iterator>
@@ -125,7 +126,9 @@ void run_command(const RunArgs& a) {
     }
   } else {
     view = resolve_model(a.model);
-    session = std::make_unique<engine::Session>(setup_of(*view));
+    engine::SessionConfig config;
+    if (const char* backend = std::getenv("KILN_BACKEND"); backend && *backend) config.backend = backend;
+    session = std::make_unique<engine::Session>(setup_of(*view), config);
     session->set_grammar(grammar);
     if (a.think) session->set_think(true);
     if (a.nothink) session->set_think(false);

@@ -4,9 +4,8 @@
 #include "store/fake_registry.h"
 #include "store/pull.h"
 
-// The fake registry is a test helper of tests/store; test_server compiles it
-// here rather than duplicating it.
-#include "../store/fake_registry.cpp"  // NOLINT(bugprone-suspicious-include)
+// The fake registry is a test helper of tests/store; tests/CMakeLists.txt
+// compiles it into test_server too.
 
 using namespace kiln::server_test;
 
