@@ -43,6 +43,37 @@ void RequestHandle::push(Event e) {
 
 // ---- Scheduler
 
+namespace {
+
+SchedulerMetrics::Tier tier_metrics(metrics::Registry& m, const metrics::Labels& model, const char* tier) {
+  metrics::Labels l = model;
+  l.emplace_back("tier", tier);
+  return {
+      &m.gauge("kiln_kv_tier_blocks", "KV blocks held by a tier (RAM: registered prefix blocks; disk: entries)", l),
+      &m.gauge("kiln_kv_tier_bytes", "Bytes of the KV blocks a tier holds", l),
+      &m.gauge("kiln_kv_tier_hits", "KV blocks reused from a tier since start", l),
+      &m.gauge("kiln_kv_tier_misses", "KV blocks looked for in a tier and not found since start", l),
+      &m.gauge("kiln_kv_tier_evictions", "KV blocks evicted from a tier since start", l),
+  };
+}
+
+void publish_tiers(SchedulerMetrics& m, const kv::KvTierStats& t) {
+  auto set = [](SchedulerMetrics::Tier& g, uint64_t blocks, uint64_t bytes, uint64_t hits, uint64_t misses,
+                uint64_t evictions) {
+    g.blocks->set(double(blocks));
+    g.bytes->set(double(bytes));
+    g.hits->set(double(hits));
+    g.misses->set(double(misses));
+    g.evictions->set(double(evictions));
+  };
+  set(m.ram, t.ram.blocks, t.ram.bytes, t.ram.hits, t.ram.misses, t.ram.evictions);
+  set(m.disk, t.disk.blocks, t.disk.bytes, t.disk.hits, t.disk.misses, t.disk.evictions);
+  m.disk_restore_seconds->set(double(t.disk.restore_ns) * 1e-9);
+  m.disk_budget_bytes->set(double(t.disk.budget_bytes));
+}
+
+}  // namespace
+
 Scheduler::Impl::Impl(Engine& e, const SchedulerConfig& c) : engine(e), config(c) {
   workspace = std::make_unique<SamplingWorkspace>(int32_t(engine.n_vocab()));
   items.reserve(size_t(engine.config().max_sequences));
@@ -72,6 +103,10 @@ Scheduler::Impl::Impl(Engine& e, const SchedulerConfig& c) : engine(e), config(c
                      latency, model),
         &m.histogram("kiln_inter_token_latency_seconds", "Time between consecutive generated tokens", latency,
                      model),
+        tier_metrics(m, model, "ram"),
+        tier_metrics(m, model, "disk"),
+        &m.gauge("kiln_kv_tier_restore_seconds", "Time spent restoring KV blocks from the disk tier", model),
+        &m.gauge("kiln_kv_tier_budget_bytes", "Byte budget of the KV disk tier (0: no disk tier)", model),
     });
   }
 }
@@ -338,6 +373,7 @@ void Scheduler::Impl::publish() {
     metrics->blocks_used->set(double(s.kv_blocks_used));
     metrics->blocks_free->set(double(s.kv_blocks_free));
     metrics->blocks_shared->set(double(s.kv_blocks_shared));
+    publish_tiers(*metrics, engine.cache().tier_stats());
   }
 }
 

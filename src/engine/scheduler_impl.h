@@ -56,6 +56,13 @@ struct SchedulerMetrics {
   metrics::Gauge *queue_depth, *running, *blocks_used, *blocks_free, *blocks_shared;
   metrics::Counter *prefix_hits, *prompt_tokens, *generated_tokens;
   metrics::Histogram *ttft, *itl;
+  // The KV tiers (kv/tier_stats.h), one series per tier=ram|disk; the
+  // cache keeps running totals, so they are published as gauges.
+  struct Tier {
+    metrics::Gauge *blocks, *bytes, *hits, *misses, *evictions;
+  };
+  Tier ram, disk;
+  metrics::Gauge *disk_restore_seconds, *disk_budget_bytes;
 };
 
 struct Scheduler::Impl {

@@ -109,7 +109,9 @@ TEST(GrammarParser, AmbiguousGrammarsFailInsteadOfStalling) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(seconds, 5.0);
-  if (!error.empty()) EXPECT_NE(error.find("too ambiguous"), std::string::npos) << error;
+  if (!error.empty()) {
+    EXPECT_NE(error.find("too ambiguous"), std::string::npos) << error;
+  }
 }
 
 TEST(GrammarParser, GroupsLiteralsAndComments) {

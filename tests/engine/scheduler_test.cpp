@@ -323,7 +323,10 @@ TEST(Scheduler, RecordsMetrics) {
                            "kiln_kv_blocks{model=\"gemma3:270m\",state=\"free\"}",
                            "kiln_prompt_tokens_total{model=\"gemma3:270m\"}",
                            "kiln_time_to_first_token_seconds_count{model=\"gemma3:270m\"} 1",
-                           "kiln_inter_token_latency_seconds_count{model=\"gemma3:270m\"}"})
+                           "kiln_inter_token_latency_seconds_count{model=\"gemma3:270m\"}",
+                           "kiln_kv_tier_blocks{model=\"gemma3:270m\",tier=\"ram\"}",
+                           "kiln_kv_tier_hits{model=\"gemma3:270m\",tier=\"disk\"} 0",
+                           "kiln_kv_tier_budget_bytes{model=\"gemma3:270m\"} 0"})
     EXPECT_NE(text.find(name), std::string::npos) << name << "\n" << text;
   const std::string generated =
       "kiln_generated_tokens_total{model=\"gemma3:270m\"} " + std::to_string(got.end.tokens.size());
