@@ -26,6 +26,29 @@ bool could_become(std::string_view buf, std::string_view marker) {
   return buf.size() < marker.size() && marker.substr(0, buf.size()) == buf;
 }
 
+constexpr std::string_view kFence = "```";
+
+// A Markdown code fence opening a JSON value: "```", an optional "json",
+// whitespace, then '{' or '['. Returns the fence's length (the bytes before
+// the value) on a match, 0 when `s` cannot be one, npos when more bytes are
+// needed to tell.
+size_t match_fence(std::string_view s) {
+  constexpr std::string_view lang = "json";
+  size_t i = 0;
+  for (; i < kFence.size(); ++i) {
+    if (i == s.size()) return std::string_view::npos;
+    if (s[i] != kFence[i]) return 0;
+  }
+  size_t j = 0;
+  while (j < lang.size() && i + j < s.size() && s[i + j] == lang[j]) ++j;
+  if (i + j == s.size()) return std::string_view::npos;
+  if (j != 0 && j != lang.size()) return 0;
+  i += j;
+  while (i < s.size() && is_space(s[i])) ++i;
+  if (i == s.size()) return std::string_view::npos;
+  return s[i] == '{' || s[i] == '[' ? i : 0;
+}
+
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -59,7 +82,7 @@ ToolCallParser::ToolCallParser(ToolCallFormat format, std::vector<std::string> t
   if (format_.syntax != ToolCallSyntax::kLeadingJson &&
       (format_.open.empty() || (format_.syntax == ToolCallSyntax::kMarkerArgs && format_.args_marker.empty())))
     format_ = generic_tool_call_format();
-  state_ = format_.syntax == ToolCallSyntax::kLeadingJson ? State::kLeadStart : State::kText;
+  state_ = format_.syntax == ToolCallSyntax::kMarkerArgs ? State::kText : State::kLeadStart;
 }
 
 ToolCallParser::Output ToolCallParser::feed(std::string_view piece) {
@@ -103,7 +126,15 @@ void ToolCallParser::reject(Output& out) {
   name_.clear();
   id_.clear();
   emit_content(text, out);
+  bare_ = false;
+  fence_close_.clear();
   state_ = format_.syntax == ToolCallSyntax::kLeadingJson ? State::kPassthrough : State::kText;
+}
+
+ToolCallParser::State ToolCallParser::after_call() const {
+  // kLeadingJson has no marker to look for in kText: after a call it looks
+  // for another leading value.
+  return format_.syntax == ToolCallSyntax::kLeadingJson ? State::kLeadStart : State::kText;
 }
 
 bool ToolCallParser::known(const std::string& name) const {
@@ -151,7 +182,7 @@ bool ToolCallParser::accept_call(const ojson& object, ToolCall& call) const {
     // Behind a marker the text is a call even without arguments (a tool
     // whose parameters are all optional); a bare leading object without
     // them is more likely an ordinary JSON answer.
-    if (format_.syntax == ToolCallSyntax::kLeadingJson) return false;
+    if (format_.syntax == ToolCallSyntax::kLeadingJson || bare_) return false;
     call.arguments = ojson::object();
   }
   for (const ojson* holder : {o, &object})
@@ -201,13 +232,13 @@ void ToolCallParser::complete_json(Output& out) {
   name_.clear();
   id_.clear();
   boundary_ = true;
-  switch (format_.syntax) {
-    case ToolCallSyntax::kLeadingJson: state_ = State::kLeadStart; break;
-    case ToolCallSyntax::kTagged:
-      state_ = format_.close.empty() ? State::kText : State::kAfterJson;
-      break;
-    default: state_ = State::kText; break;
-  }
+  bare_ = false;
+  if (!fence_close_.empty())
+    state_ = State::kAfterJson;
+  else if (format_.syntax == ToolCallSyntax::kTagged && !format_.close.empty())
+    state_ = State::kAfterJson;
+  else
+    state_ = after_call();
 }
 
 bool ToolCallParser::step(bool eof, Output& out) {
@@ -246,13 +277,24 @@ bool ToolCallParser::step(bool eof, Output& out) {
         }
         if (!eof && could_become(buf_, open)) return false;
       }
-      if (buf_[0] == '{' || buf_[0] == '[') {
+      // A call the model wrote without its template's marker: a bare JSON
+      // value, or one in a Markdown code fence (small models often do this).
+      size_t fence = match_fence(buf_);
+      if (fence == std::string::npos) {
+        if (!eof) return false;
+        fence = 0;
+      }
+      if (fence > 0 || buf_[0] == '{' || buf_[0] == '[') {
         raw_ = std::move(pending_ws_);
         pending_ws_.clear();
+        raw_.append(buf_, 0, fence);
+        buf_.erase(0, fence);
+        if (fence > 0) fence_close_ = std::string(kFence);
+        bare_ = format_.syntax != ToolCallSyntax::kLeadingJson;
         extent_.reset();
         state_ = State::kJson;
       } else {
-        state_ = State::kPassthrough;
+        state_ = format_.syntax == ToolCallSyntax::kLeadingJson ? State::kPassthrough : State::kText;
       }
       return true;
     }
@@ -345,18 +387,24 @@ bool ToolCallParser::step(bool eof, Output& out) {
     }
 
     case State::kAfterJson: {
+      const std::string& close = fence_close_.empty() ? format_.close : fence_close_;
       take_space(buf_, pending_ws_);
       if (buf_.empty()) {
-        if (eof) state_ = State::kText;
+        if (eof) {
+          fence_close_.clear();
+          state_ = after_call();
+        }
         return eof;
       }
-      if (buf_.starts_with(format_.close)) {
-        buf_.erase(0, format_.close.size());
+      if (buf_.starts_with(close)) {
+        buf_.erase(0, close.size());
         pending_ws_.clear();
-        state_ = State::kText;
+        fence_close_.clear();
+        state_ = after_call();
         return true;
       }
-      if (!eof && could_become(buf_, format_.close)) return false;
+      if (!eof && could_become(buf_, close)) return false;
+      fence_close_.clear();
       if (buf_[0] == '{') {
         // Another call inside the same <tool_call> block.
         raw_ = std::move(pending_ws_);
@@ -365,7 +413,7 @@ bool ToolCallParser::step(bool eof, Output& out) {
         state_ = State::kJson;
       } else {
         // No closing tag: the call stands; what follows is read as text.
-        state_ = State::kText;
+        state_ = format_.syntax == ToolCallSyntax::kLeadingJson ? State::kPassthrough : State::kText;
       }
       return true;
     }

@@ -28,6 +28,11 @@
 //   - For kLeadingJson (Llama, generic) a call counts only at the start of
 //     the output (after whitespace), as in Ollama: once other text has been
 //     released, everything after is content.
+//   - kTagged (Qwen/Hermes) also takes a call written without its tags at
+//     the start of the output, and any leading call may sit in a Markdown
+//     code fence (```json ... ```): small models often answer so. Such a
+//     bare call needs its arguments and a known name (when tools are given),
+//     else it is content.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -97,6 +102,7 @@ class ToolCallParser {
   bool accept_call(const nlohmann::ordered_json& object, ToolCall& call) const;
   bool known(const std::string& name) const;
   std::string next_id();
+  State after_call() const;
 
   ToolCallFormat format_;
   std::vector<std::string> names_;
@@ -110,6 +116,8 @@ class ToolCallParser {
   std::string name_, id_;   // kMarkerArgs
   JsonExtent extent_;
   bool boundary_ = true;    // at the start, or right after a call
+  bool bare_ = false;       // the call being read has no marker (it needs its arguments)
+  std::string fence_close_; // "```" after a fenced call, else empty
   int next_index_ = 0;
   size_t content_bytes_ = 0;
 };

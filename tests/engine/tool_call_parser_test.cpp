@@ -224,6 +224,48 @@ TEST(ToolCallParser, Utf8HeldUntilComplete) {
   EXPECT_TRUE(p.finish().empty());
 }
 
+TEST(ToolCallParser, TaggedFormatTakesABareLeadingCall) {
+  // Qwen's template asks for <tool_call> tags; small models often leave them out.
+  const auto e = parse(tagged(), "\n" + kWeather, {"get_weather"});
+  EXPECT_EQ(e.content, "");
+  ASSERT_EQ(e.calls.size(), 1u);
+  EXPECT_EQ(e.calls[0].arguments, kWeatherArgs);
+  // A bare object needs its arguments and a known tool; otherwise it is the answer.
+  for (const std::string& text : {std::string(R"({"name": "get_weather"})"), std::string(R"({"city": "Paris"})"),
+                                 kWeather + " and more"}) {
+    const auto a = parse(tagged(), text, {"get_time"});
+    EXPECT_TRUE(a.calls.empty()) << text;
+    EXPECT_EQ(a.content, text);
+  }
+  // Only at the start: after other text, a bare object is content.
+  const auto late = parse(tagged(), "Sure: " + kWeather);
+  EXPECT_TRUE(late.calls.empty());
+  EXPECT_EQ(late.content, "Sure: " + kWeather);
+}
+
+TEST(ToolCallParser, FencedLeadingCall) {
+  // What Qwen2.5-Coder-0.5B writes when given tools.
+  for (const std::string open : {"```json\n", "```\n", "```json ", " \n```json\n\n"}) {
+    for (const auto& format : {tagged(), generic_tool_call_format()}) {
+      const auto e = parse(format, open + kWeather + "\n```\nDone.");
+      ASSERT_EQ(e.calls.size(), 1u) << open;
+      EXPECT_EQ(e.calls[0].name, "get_weather");
+      EXPECT_EQ(e.calls[0].arguments, kWeatherArgs);
+      EXPECT_EQ(e.content, "\nDone.") << open;
+    }
+  }
+  // Unclosed fence: the call stands.
+  EXPECT_EQ(parse(tagged(), "```json\n" + kWeather).calls.size(), 1u);
+  // Fences that hold no call are content, byte for byte.
+  for (const std::string& text : {std::string("```json\n{\"city\": \"Paris\"}\n```"),
+                                 std::string("```python\nprint({1: 2})\n```"), std::string("```jsonx {}```"),
+                                 std::string("``` not json"), std::string("``")}) {
+    const auto e = parse(tagged(), text);
+    EXPECT_TRUE(e.calls.empty()) << text;
+    EXPECT_EQ(e.content, text);
+  }
+}
+
 TEST(ToolCallParser, PlainAnswerPassesThrough) {
   const std::string text = "  The capital of France is Paris. {Not JSON} [x] <b>bold</b>\n";
   EXPECT_EQ(parse(tagged(), text).content, text);

@@ -100,6 +100,13 @@ std::vector<Case> corpus() {
       {"llama", llama, "<|python_tag|>" + tricky, {}},
       {"llama-text", llama, "<|python_ta is not it " + w, {}},
       {"generic-array", generic, "  [" + w + ",\n " + w + "]\n\nThat's all. " + w, {}},
+      {"fence-min", short_tagged, "```json {\"name\":\"f\",\"arguments\":{}}\n```x", {}},
+      {"fence-js", short_tagged, "```js {\"a\":1}```", {}},
+      {"tagged-bare", tagged, "  " + w + "\n<tool_call>" + w + "</tool_call>", {}},
+      {"tagged-fence", tagged, "```json\n" + w + "\n```\nDone.", {"get_weather"}},
+      {"tagged-fence-not-call", tagged, "```json\n{\"city\": \"Paris\"}\n```", {}},
+      {"tagged-fence-code", tagged, "```python\nprint({1: 2})\n```", {}},
+      {"llama-fence", llama, "```\n" + tricky + "```", {}},
       {"generic-not-call", generic, R"({"name": "Bob", "age": 3} and {"name": "f", "arguments": {}})", {}},
   };
 }
