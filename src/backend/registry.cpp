@@ -3,6 +3,8 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #ifdef KILN_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
 #include "backend/cuda/cuda_backend.h"
 #endif
 
@@ -15,6 +17,23 @@ std::vector<std::string> available_backends() {
   if (cuda::device_present()) return {"cuda", "cpu"};
 #endif
   return {"cpu"};
+}
+
+std::string default_backend() { return available_backends().front(); }
+
+bool is_device_backend(std::string_view name) { return name != "cpu"; }
+
+std::optional<DeviceMemory> device_memory(std::string_view name) {
+#ifdef KILN_HAVE_CUDA
+  if (name == "cuda" && cuda::device_present()) {
+    size_t free = 0, total = 0;
+    if (cudaSetDevice(0) == cudaSuccess && cudaMemGetInfo(&free, &total) == cudaSuccess)
+      return DeviceMemory{uint64_t(free), uint64_t(total)};
+  }
+#else
+  (void)name;
+#endif
+  return std::nullopt;
 }
 
 std::unique_ptr<Backend> make_backend(std::string_view name, const BackendOptions& options) {

@@ -1,5 +1,5 @@
 // `kiln bench MODEL|FILE.gguf [-p 512] [-n 128] [-r 5] [-t THREADS] [--kv-type f16|q8_0] [--backend cpu|cuda]
-//  [-o table|json]` (the backend defaults to $KILN_BACKEND, else cpu):
+//  [-o table|json]` (the backend defaults to $KILN_BACKEND, else the GPU when one is visible, as llama-bench offloads every layer):
 // prompt-processing and generation speed, measured and printed as
 // llama-bench does, so the two can be compared line by line.
 //
@@ -47,7 +47,7 @@ struct BenchArgs {
   std::vector<std::string> threads;
   int reps = 5;
   std::string kv_type = "f16";
-  std::string backend;  // empty: $KILN_BACKEND, else "cpu"
+  std::string backend;  // empty: $KILN_BACKEND, else backend::default_backend()
   std::string output = "table";
 };
 
@@ -277,7 +277,7 @@ void run_bench(const BenchArgs& a) {
   else if (a.kv_type == "q8_0") kv_type = kv::KvType::Q8_0;
   else throw Error("--kv-type takes f16 or q8_0, got '" + a.kv_type + "'");
   std::string backend = a.backend;
-  if (backend.empty()) backend = std::getenv("KILN_BACKEND") ? std::getenv("KILN_BACKEND") : "cpu";
+  if (backend.empty()) backend = std::getenv("KILN_BACKEND") ? std::getenv("KILN_BACKEND") : backend::default_backend();
   const std::vector<std::string> have = backend::available_backends();
   if (std::find(have.begin(), have.end(), backend) == have.end()) {
     std::string list;
@@ -334,7 +334,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-r,--repetitions", args->reps, "Timed repetitions of each test")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Threads, comma-separated (default: physical cores)");
   cmd->add_option("--kv-type", args->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
-  cmd->add_option("--backend", args->backend, "Compute backend: cpu or cuda (default: $KILN_BACKEND, else cpu)");
+  cmd->add_option("--backend", args->backend, "Compute backend: cpu or cuda (default: $KILN_BACKEND, else the GPU when one is visible)");
   cmd->add_option("-o,--output", args->output, "Output: table (markdown) or json")->capture_default_str();
   cmd->callback([args] { run_bench(*args); });
 }

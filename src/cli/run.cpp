@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "cli/repl.h"
 #include "cli/repl_server.h"
@@ -127,7 +128,13 @@ void run_command(const RunArgs& a) {
   } else {
     view = resolve_model(a.model);
     engine::SessionConfig config;
-    if (const char* backend = std::getenv("KILN_BACKEND"); backend && *backend) config.backend = backend;
+    // As the server: KILN_BACKEND, else the CPU when KILN_NUM_GPU=0, else the GPU when one is visible.
+    if (const char* backend = std::getenv("KILN_BACKEND"); backend && *backend)
+      config.backend = backend;
+    else if (const char* n = std::getenv("KILN_NUM_GPU"); n && std::string(n) == "0")
+      config.backend = "cpu";
+    else
+      config.backend = backend::default_backend();
     session = std::make_unique<engine::Session>(setup_of(*view), config);
     session->set_grammar(grammar);
     if (a.think) session->set_think(true);

@@ -7,10 +7,12 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "kv/kv_types.h"
@@ -60,7 +62,23 @@ server::PoolConfig pool_config() {
   c.memory_budget_bytes = uint64_t(env_count("KILN_MAX_MEMORY", 0 + int64_t(server::default_memory_budget()),
                                              int64_t(1) << 62));
   c.default_keep_alive = env_keep_alive();
-  if (const std::string b = env("KILN_BACKEND"); !b.empty()) c.backend = b;
+  if (const std::string b = env("KILN_BACKEND"); !b.empty()) {
+    const auto known = backend::available_backends();
+    if (std::find(known.begin(), known.end(), b) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw Error("KILN_BACKEND=" + b + ": not available here (this build and machine have: " + list + ")");
+    }
+    c.backend = b;
+  }
+  if (const std::string n = env("KILN_NUM_GPU"); !n.empty()) {
+    char* end = nullptr;
+    const long long v = std::strtoll(n.c_str(), &end, 10);
+    if (end == n.c_str() || *end != '\0' || v < -1 || v > (1 << 20))
+      throw Error("KILN_NUM_GPU=" + n + ": expected -1 (GPU when the model fits), 0 (CPU) or a layer count");
+    c.num_gpu = int(v);
+  }
+  c.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   if (const std::string t = env("KILN_KV_CACHE_TYPE"); !t.empty()) {
     if (t == "f16") c.kv_type = kv::KvType::F16;
     else if (t == "q8_0") c.kv_type = kv::KvType::Q8_0;
@@ -125,7 +143,8 @@ void add_serve(CLI::App& app) {
       "  KILN_KEEP_ALIVE         how long an idle model stays loaded (default 5m; 0 unloads at once, -1m never)\n"
       "  KILN_MAX_MEMORY         bytes the loaded models may take (default 3/4 of physical memory)\n"
       "  KILN_REGISTRY           registry for /api/pull instead of the one a name says\n"
-      "  KILN_BACKEND            compute backend: cpu (default) or cuda\n"
+      "  KILN_BACKEND            compute backend: cpu or cuda (default: the GPU when one is visible and the model fits)\n"
+      "  KILN_NUM_GPU            num_gpu for requests without one: -1 (default, GPU when it fits), 0 (CPU), >= layers (GPU)\n"
       "  KILN_KV_CACHE_TYPE      KV cache element type: f16 (default) or q8_0\n"
       "  KILN_KV_DIR             directory of the KV disk tier: prompt prefixes kept across restarts (default: none)\n"
       "  KILN_KV_DISK_BYTES      the disk tier's budget per model (default 16 GiB)");

@@ -76,6 +76,12 @@ ModelPool::ModelPool(store::ModelStore& store, PoolConfig config) : store_(store
   if (config_.memory_budget_bytes == 0) config_.memory_budget_bytes = default_memory_budget();
   config_.max_loaded = std::max(config_.max_loaded, 1);
   config_.num_parallel = std::max(config_.num_parallel, 1);
+  if (config_.backend.empty()) {
+    const std::string best = backend::default_backend();
+    if (backend::is_device_backend(best)) gpu_ = best;
+  } else if (backend::is_device_backend(config_.backend)) {
+    gpu_ = config_.backend;
+  }
   if (config_.metrics)
     loaded_gauge_ = &config_.metrics->gauge("kiln_models_loaded", "Models loaded in memory (loading ones included)");
   reaper_ = std::thread([this] { reaper_main(); });
@@ -258,7 +264,7 @@ std::vector<PsEntry> ModelPool::ps() const {
     p.name = e->model->name;
     p.digest = e->model->digest;
     p.size_bytes = e->model->size_bytes;
-    p.size_vram = 0;  // the CPU backend keeps everything in system memory
+    p.size_vram = e->model->size_vram;
     p.context_length = e->model->context_length;
     p.details = e->model->details;
     if (e->leases > 0 && !e->keep_alive.forever())

@@ -14,6 +14,7 @@
 // wait for that).
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@
 #include "engine/scheduler.h"
 #include "engine/thinking.h"
 #include "kv/kv_types.h"
+#include "server/placement.h"
 #include "store/model_store.h"
 #include "store/model_view.h"
 
@@ -68,6 +70,8 @@ struct LoadedModel {
   std::optional<engine::ThinkingTags> thinking;       // the template's thinking tags, if any
   std::unique_ptr<engine::Scheduler> scheduler;
   uint64_t size_bytes = 0;     // weights + KV cache + per-step memory (an estimate: model_pool_load.cpp)
+  std::string backend;         // where it runs: "cpu", "cuda" (server/placement.h)
+  uint64_t size_vram = 0;      // of size_bytes, what lives in device memory
   int context_length = 0;      // tokens per sequence it was loaded for
   nlohmann::ordered_json details;  // as /api/tags' details (for /api/ps)
 };
@@ -91,7 +95,12 @@ struct PoolConfig {
   int num_parallel = 4;              // KILN_NUM_PARALLEL: sequences per model
   size_t max_queue = 512;            // KILN_MAX_QUEUE: waiting requests per model
   KeepAlive default_keep_alive;      // KILN_KEEP_ALIVE
-  std::string backend = "cpu";        // KILN_BACKEND
+  std::string backend;                // KILN_BACKEND; empty: the GPU when one is visible and the model fits
+  int num_gpu = -1;                   // KILN_NUM_GPU: num_gpu for requests that do not set it
+  // How placement reads the GPU's free memory (tests substitute their own).
+  DeviceMemoryQuery device_memory = backend::device_memory;
+  // Called with a line for the server log (placement decisions); may be empty.
+  std::function<void(const std::string&)> log;
   kv::KvType kv_type = kv::KvType::F16;  // KILN_KV_CACHE_TYPE (f16 | q8_0), as OLLAMA_KV_CACHE_TYPE
   std::string kv_dir;                 // KILN_KV_DIR: the KV disk tier (docs/kv-tiers.md); empty: none
   uint64_t kv_disk_bytes = 0;         // KILN_KV_DISK_BYTES: its budget per model
@@ -169,6 +178,7 @@ class ModelPool {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Entry>> entries_;
+  std::string gpu_;  // the GPU backend a model may use ("" when none)
   uint64_t unloading_bytes_ = 0;  // models being destroyed right now
   bool stop_ = false;
   metrics::Gauge* loaded_gauge_ = nullptr;

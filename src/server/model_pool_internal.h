@@ -20,7 +20,8 @@ struct ModelPool::Prepared {
   std::string digest;  // "sha256:..."
   std::string arch;
   engine::Options runner;
-  engine::EngineConfig engine;  // context clamped to what the model was trained for
+  engine::EngineConfig engine;  // context clamped to what the model was trained for; backend set at load
+  GpuRequest gpu = GpuRequest::kNone;
   uint64_t estimated_bytes = 0;
 };
 

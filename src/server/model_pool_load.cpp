@@ -87,7 +87,8 @@ ModelPool::Prepared ModelPool::prepare(const std::string& name, const engine::Op
   }
   p.arch = mc.arch_name;
   engine::EngineConfig& ec = p.engine;
-  ec.backend = config_.backend;
+  p.gpu = gpu_request(runner.num_gpu == -1 ? config_.num_gpu : runner.num_gpu, int(mc.n_layer), config_.backend,
+                      gpu_);
   ec.kv_type = config_.kv_type;
   ec.kv_dir = config_.kv_dir;
   ec.kv_disk_bytes = config_.kv_disk_bytes;
@@ -103,8 +104,10 @@ ModelPool::Prepared ModelPool::prepare(const std::string& name, const engine::Op
 }
 
 bool ModelPool::serves(const LoadedModel& m, const Prepared& p) {
+  const bool on_gpu = backend::is_device_backend(m.backend);
+  const bool placed = p.gpu == GpuRequest::kAuto || on_gpu == (p.gpu == GpuRequest::kAll);
   return m.digest == p.digest && m.runner.num_batch == p.runner.num_batch &&
-         m.runner.num_thread == p.runner.num_thread && p.engine.context <= m.context_length;
+         m.runner.num_thread == p.runner.num_thread && p.engine.context <= m.context_length && placed;
 }
 
 std::shared_ptr<LoadedModel> ModelPool::load(const Prepared& p) const {
@@ -115,9 +118,14 @@ std::shared_ptr<LoadedModel> ModelPool::load(const Prepared& p) const {
   m->runner = p.runner;
   m->context_length = p.engine.context;
   m->size_bytes = p.estimated_bytes;
+  const Placement placement = place_model(p.gpu, gpu_, p.estimated_bytes, m->name, config_.device_memory);
+  if (!placement.note.empty() && config_.log) config_.log("kiln: " + placement.note);
+  m->backend = placement.backend;
+  m->size_vram = placement.vram_bytes;
 
   engine::SchedulerConfig sc;
   sc.engine = p.engine;
+  sc.engine.backend = placement.backend;
   sc.max_queue = config_.max_queue;
   sc.metrics = config_.metrics;
   sc.model_label = m->name;
