@@ -1,5 +1,6 @@
-// `kiln bench MODEL|FILE.gguf [-p 512] [-n 128] [-r 5] [-t THREADS] [--kv-type f16|q8_0] [--backend cpu|cuda]
-//  [-o table|json]` (the backend defaults to $KILN_BACKEND, else the GPU when one is visible, as llama-bench offloads every layer):
+// `kiln bench MODEL|FILE.gguf [-p 512] [-n 128] [-r 5] [-t THREADS] [--parallel 1,32] [--kv-type f16|q8_0]
+//  [--backend cpu|cuda] [-o table|json]` (the backend defaults to $KILN_BACKEND, else the GPU when one is
+//  visible, as llama-bench offloads every layer):
 // prompt-processing and generation speed, measured and printed as
 // llama-bench does, so the two can be compared line by line.
 //
@@ -7,6 +8,9 @@
 //        forward step (batch = P); tokens/s = P / time.
 //   tgN: N decode steps of one token each after a one-token prompt (the
 //        prompt is not timed); tokens/s = N / time.
+//   tgNxS (--parallel S > 1): S sequences decoded together, N batched steps
+//        of one token per sequence, logits for every sequence (what the
+//        server's scheduler runs with S streams); tokens/s = N * S / time.
 // Each test runs once untimed (warm-up: page faults, arena growth), then r
 // timed repetitions; the table shows the mean tokens/s ± the sample standard
 // deviation, the JSON every sample. Comma-separated values (-p 128,512)
@@ -45,6 +49,7 @@ struct BenchArgs {
   std::vector<std::string> prompt = {"512"};
   std::vector<std::string> gen = {"128"};
   std::vector<std::string> threads;
+  std::vector<std::string> parallel = {"1"};
   int reps = 5;
   std::string kv_type = "f16";
   std::string backend;  // empty: $KILN_BACKEND, else backend::default_backend()
@@ -140,6 +145,29 @@ class Runner {
     for (int i = 0; i < n; ++i) e_.decode(seq, tokens[size_t(i)]);
     const int64_t t = now_ns() - t0;
     e_.free_sequence(seq);
+    return t;
+  }
+
+  // n batched steps over `streams` sequences, one token each per step.
+  int64_t gen_parallel_ns(int n, int streams) {
+    const tok::Tokenizer& tk = e_.tokenizer();
+    const int32_t first = tk.bos() >= 0 ? tk.bos() : random_tokens(1)[0];
+    const std::vector<int32_t> tokens = random_tokens(size_t(n) * size_t(streams));
+    std::vector<kv::SeqId> seqs;
+    for (int s = 0; s < streams; ++s) {
+      seqs.push_back(e_.new_sequence());
+      e_.prefill(seqs.back(), std::span<const int32_t>(&first, 1));
+    }
+    std::vector<engine::BatchItem> items(static_cast<size_t>(streams));
+    const int64_t t0 = now_ns();
+    for (int i = 0; i < n; ++i) {
+      for (int s = 0; s < streams; ++s)
+        items[size_t(s)] = {seqs[size_t(s)], std::span<const int32_t>(&tokens[size_t(i) * size_t(streams) + size_t(s)], 1),
+                            true};
+      e_.step(items);
+    }
+    const int64_t t = now_ns() - t0;
+    for (kv::SeqId seq : seqs) e_.free_sequence(seq);
     return t;
   }
 
@@ -270,6 +298,7 @@ void run_bench(const BenchArgs& a) {
   const std::vector<int> tg = parse_counts(a.gen, "-n", 0);
   std::vector<int> threads = a.threads.empty() ? std::vector<int>{runtime::physical_core_count()}
                                                : parse_counts(a.threads, "-t", 1);
+  const std::vector<int> parallel = parse_counts(a.parallel, "--parallel", 1);
   if (a.reps < 1) throw Error("-r must be at least 1, got " + std::to_string(a.reps));
   if (a.output != "table" && a.output != "json") throw Error("-o takes table or json, got '" + a.output + "'");
   kv::KvType kv_type;
@@ -291,13 +320,17 @@ void run_bench(const BenchArgs& a) {
   int max_p = 1, max_n = 1;
   for (int p : pp) max_p = std::max(max_p, p);
   for (int n : tg) max_n = std::max(max_n, n);
+  int max_s = 1;
+  for (int s : parallel) max_s = std::max(max_s, s);
 
   std::vector<TestResult> results;
   for (int t : threads) {
     engine::EngineConfig cfg;
     cfg.threads = t;
-    cfg.batch = max_p;
+    cfg.batch = std::max(max_p, max_s);
     cfg.context = std::max(max_p, max_n + 1);
+    cfg.max_sequences = max_s;
+    cfg.max_logit_rows = max_s;
     cfg.kv_type = kv_type;
     cfg.backend = backend;
     engine::Engine e(path, cfg);
@@ -311,10 +344,19 @@ void run_bench(const BenchArgs& a) {
     }
     for (int n : tg) {
       if (n == 0) continue;
-      TestResult r{"tg" + std::to_string(n), t, 0, n, {}};
-      runner.gen_ns(std::min(n, 4));  // warm-up
-      for (int i = 0; i < a.reps; ++i) r.samples_ns.push_back(runner.gen_ns(n));
-      results.push_back(std::move(r));
+      for (int s : parallel) {
+        if (s == 1) {
+          TestResult r{"tg" + std::to_string(n), t, 0, n, {}};
+          runner.gen_ns(std::min(n, 4));  // warm-up
+          for (int i = 0; i < a.reps; ++i) r.samples_ns.push_back(runner.gen_ns(n));
+          results.push_back(std::move(r));
+          continue;
+        }
+        TestResult r{"tg" + std::to_string(n) + "x" + std::to_string(s), t, 0, n * s, {}};
+        runner.gen_parallel_ns(std::min(n, 4), s);  // warm-up
+        for (int i = 0; i < a.reps; ++i) r.samples_ns.push_back(runner.gen_parallel_ns(n, s));
+        results.push_back(std::move(r));
+      }
     }
   }
   if (a.output == "json") print_json(results, info, model, path, a.kv_type, max_p, backend);
@@ -333,6 +375,9 @@ void add_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-r,--repetitions", args->reps, "Timed repetitions of each test")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Threads, comma-separated (default: physical cores)");
+  cmd->add_option("--parallel", args->parallel,
+                  "Sequences decoded together in tg tests, comma-separated (tgNxS: S streams, N steps)")
+      ->capture_default_str();
   cmd->add_option("--kv-type", args->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
   cmd->add_option("--backend", args->backend, "Compute backend: cpu or cuda (default: $KILN_BACKEND, else the GPU when one is visible)");
   cmd->add_option("-o,--output", args->output, "Output: table (markdown) or json")->capture_default_str();

@@ -68,13 +68,28 @@ TEST(Bench, TableListsEveryCombination) {
   EXPECT_NE(lines[2].find("\u00b1"), std::string::npos);
 }
 
+TEST(Bench, ParallelStreamsCountEveryStreamsTokens) {
+  REQUIRE_GEMMA();
+  StoreDir dir("bench-parallel");
+  const RunResult r = dir.kiln(
+      {"bench", gemma_path().string(), "-p", "0", "-n", "3", "--parallel", "1,4", "-r", "1", "-t", "2", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u) << j;
+  EXPECT_EQ(j[0]["test"], "tg3");
+  EXPECT_EQ(j[0]["n_gen"], 3);
+  EXPECT_EQ(j[1]["test"], "tg3x4");
+  EXPECT_EQ(j[1]["n_gen"], 12);  // 3 steps of 4 sequences
+  EXPECT_NEAR(j[1]["samples_ts"][0].get<double>(), 12 * 1e9 / j[1]["samples_ns"][0].get<double>(), 1e-6);
+}
+
 TEST(Bench, ArgumentErrors) {
   StoreDir dir("bench-args");
   EXPECT_EQ(dir.kiln({"bench", "nosuchmodel"}).exit_code, 1);
   if (!fs::exists(gemma_path())) return;
   for (const std::vector<std::string>& extra :
        {std::vector<std::string>{"-p", "x"}, {"-n", "1,x"}, {"-r", "0"}, {"--kv-type", "q4"}, {"-o", "xml"},
-        {"-t", "0"}}) {
+        {"-t", "0"}, {"--parallel", "0"}}) {
     std::vector<std::string> args = {"bench", gemma_path().string()};
     args.insert(args.end(), extra.begin(), extra.end());
     const RunResult r = dir.kiln(args);
