@@ -1,16 +1,16 @@
 // Storage access for backends and reference code: where a layer's K and V
 // live inside a block, and f32 write/gather helpers that convert to and from
-// the cache's element type (f16 or ggml q8_0, via core/quant).
+// the cache's element type (f16 or rotated ggml q8_0, kv_row_codec.h).
 #include <algorithm>
 #include <string>
+#include <vector>
 
-#include "core/quant/quant.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_row_codec.h"
 
 namespace kiln::kv {
 
 namespace {
-GgmlType ggml_type(KvType t) { return t == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0; }
 
 void require_host(const BlockPool& pool, int group, const char* what) {
   if (!pool.storage().host_accessible())
@@ -65,12 +65,12 @@ void KvCache::write(int layer, int64_t slot, const float* k, const float* v) {
   const size_t offset = size_t(slot % bs);
   uint8_t* kd = k_data(layer, b);
   uint8_t* vd = v_data(layer, b);
-  const GgmlType t = ggml_type(config_.type);
+  std::vector<float> scratch(size_t(std::max(group.k_head_dim, group.v_head_dim)));
   for (int h = 0; h < group.n_kv_heads; ++h) {
-    quantize_row(t, k + size_t(h) * size_t(group.k_head_dim), kd + h * l.k_head_stride + offset * l.k_row_bytes,
-                 group.k_head_dim);
-    quantize_row(t, v + size_t(h) * size_t(group.v_head_dim), vd + h * l.v_head_stride + offset * l.v_row_bytes,
-                 group.v_head_dim);
+    store_row(config_.type, l.k_rotation, k + size_t(h) * size_t(group.k_head_dim),
+              kd + h * l.k_head_stride + offset * l.k_row_bytes, group.k_head_dim, scratch.data());
+    store_row(config_.type, l.v_rotation, v + size_t(h) * size_t(group.v_head_dim),
+              vd + h * l.v_head_stride + offset * l.v_row_bytes, group.v_head_dim, scratch.data());
   }
 }
 
@@ -85,7 +85,6 @@ void KvCache::gather(SeqId id, int layer, int64_t begin, int64_t end, float* k_o
   require_host(pools_[size_t(g)], g, "gather");
   const LayerGroupConfig& group = config_.groups[size_t(g)];
   const BlockLayout& l = layout(g);
-  const GgmlType t = ggml_type(config_.type);
   const int64_t bs = config_.block_size;
   const size_t k_row = size_t(group.n_kv_heads) * size_t(group.k_head_dim);
   const size_t v_row = size_t(group.n_kv_heads) * size_t(group.v_head_dim);
@@ -97,10 +96,10 @@ void KvCache::gather(SeqId id, int layer, int64_t begin, int64_t end, float* k_o
     float* k_dst = k_out + size_t(pos - begin) * k_row;
     float* v_dst = v_out + size_t(pos - begin) * v_row;
     for (int h = 0; h < group.n_kv_heads; ++h) {
-      dequantize_row(t, kd + h * l.k_head_stride + offset * l.k_row_bytes, k_dst + size_t(h) * size_t(group.k_head_dim),
-                     group.k_head_dim);
-      dequantize_row(t, vd + h * l.v_head_stride + offset * l.v_row_bytes, v_dst + size_t(h) * size_t(group.v_head_dim),
-                     group.v_head_dim);
+      load_row(config_.type, l.k_rotation, kd + h * l.k_head_stride + offset * l.k_row_bytes,
+               k_dst + size_t(h) * size_t(group.k_head_dim), group.k_head_dim);
+      load_row(config_.type, l.v_rotation, vd + h * l.v_head_stride + offset * l.v_row_bytes,
+               v_dst + size_t(h) * size_t(group.v_head_dim), group.v_head_dim);
     }
   }
 }

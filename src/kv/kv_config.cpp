@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <set>
 
+#include "kv/kv_row_codec.h"
+
 namespace kiln::kv {
 
 namespace {
@@ -76,6 +78,8 @@ BlockLayout make_layout(const CacheConfig& config, const LayerGroupConfig& group
   l.v_row_bytes = head_row_bytes(config.type, group.v_head_dim);
   l.k_head_stride = l.k_row_bytes * size_t(config.block_size);
   l.v_head_stride = l.v_row_bytes * size_t(config.block_size);
+  l.k_rotation = k_rotation(config.type, group.k_head_dim);
+  l.v_rotation = v_rotation(config.type, group.v_head_dim);
   const size_t k_section = align_up(l.k_head_stride * size_t(group.n_kv_heads));
   const size_t v_section = align_up(l.v_head_stride * size_t(group.n_kv_heads));
   l.v_offset = k_section;

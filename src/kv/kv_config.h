@@ -75,6 +75,8 @@ struct BlockLayout {
   size_t layer_stride = 0;     // bytes between consecutive layers' K sections
   size_t v_offset = 0;         // V section of a layer, relative to its K section
   size_t block_bytes = 0;      // whole block, multiple of 64
+  int k_rotation = 0;          // q8_0: Hadamard group of K rows before quantizing, 0: none (kv_row_codec.h)
+  int v_rotation = 0;          // the same for V rows
 
   size_t k_offset(int local_layer) const { return layer_stride * local_layer; }
   size_t v_offset_of(int local_layer) const { return layer_stride * local_layer + v_offset; }

@@ -139,7 +139,10 @@ ReadStatus open_checked(const std::filesystem::path& file, uint64_t expected_fin
 uint64_t layout_fingerprint(const CacheConfig& config, int group) {
   const BlockLayout l = make_layout(config, config.groups[size_t(group)]);
   const LayerGroupConfig& g = config.groups[size_t(group)];
-  const uint64_t fields[] = {kFormatVersion,     uint64_t(config.type), uint64_t(config.block_size),
+  // The q8_0 rows' rotation is part of the encoding (blocks written without
+  // it must not be read as rotated); 0 for f16, whose fingerprint is unchanged.
+  const uint64_t encoding = uint64_t(config.type) | uint64_t(l.k_rotation) << 16 | uint64_t(l.v_rotation) << 32;
+  const uint64_t fields[] = {kFormatVersion,     encoding,              uint64_t(config.block_size),
                              uint64_t(group),    uint64_t(l.n_layers),  uint64_t(l.n_kv_heads),
                              uint64_t(g.k_head_dim), uint64_t(g.v_head_dim), l.k_row_bytes,
                              l.v_row_bytes,      l.k_head_stride,       l.v_head_stride,

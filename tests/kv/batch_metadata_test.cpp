@@ -41,7 +41,6 @@ void paged_attention(const KvCache& cache, const BatchMetadata& meta, int layer,
   const int entry = meta.token_seq()[size_t(token)];
   const int64_t q_pos = meta.positions()[size_t(token)];
   const int64_t bs = cache.block_size();
-  const GgmlType t = cache.config().type == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
   std::vector<float> k(static_cast<size_t>(gc.k_head_dim)), v(static_cast<size_t>(gc.v_head_dim));
   std::vector<float> scores;
   std::vector<int64_t> keys;
@@ -49,8 +48,9 @@ void paged_attention(const KvCache& cache, const BatchMetadata& meta, int layer,
     if (!key_visible(q_pos, pos, mg.window)) continue;
     const int32_t block = mg.block_table[size_t(entry) * size_t(mg.stride) + size_t(pos / bs)];
     EXPECT_GE(block, 0);
-    dequantize_row(t, cache.k_data(layer, BlockId(block)) + kv_head * l.k_head_stride + (pos % bs) * l.k_row_bytes,
-                   k.data(), gc.k_head_dim);
+    load_row(cache.config().type, l.k_rotation,
+             cache.k_data(layer, BlockId(block)) + kv_head * l.k_head_stride + (pos % bs) * l.k_row_bytes, k.data(),
+             gc.k_head_dim);
     float s = 0;
     for (int i = 0; i < gc.k_head_dim; ++i) s += q[i] * k[size_t(i)];
     scores.push_back(s);
@@ -62,8 +62,9 @@ void paged_attention(const KvCache& cache, const BatchMetadata& meta, int layer,
   std::fill(out, out + gc.v_head_dim, 0.0f);
   for (size_t j = 0; j < keys.size(); ++j) {
     const int32_t block = mg.block_table[size_t(entry) * size_t(mg.stride) + size_t(keys[j] / bs)];
-    dequantize_row(t, cache.v_data(layer, BlockId(block)) + kv_head * l.v_head_stride + (keys[j] % bs) * l.v_row_bytes,
-                   v.data(), gc.v_head_dim);
+    load_row(cache.config().type, l.v_rotation,
+             cache.v_data(layer, BlockId(block)) + kv_head * l.v_head_stride + (keys[j] % bs) * l.v_row_bytes, v.data(),
+             gc.v_head_dim);
     for (int i = 0; i < gc.v_head_dim; ++i) out[i] += scores[j] / sum * v[size_t(i)];
   }
 }

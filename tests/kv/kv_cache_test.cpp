@@ -33,8 +33,8 @@ bool contents_match(const KvCache& cache, SeqId id, int layer, int64_t begin, in
   for (int64_t pos = begin; pos < end; ++pos) {
     testing::kv_row(fp[size_t(pos)], layer, 0, kw, ek.data());
     testing::kv_row(fp[size_t(pos)], layer, 1, vw, ev.data());
-    testing::stored_row(cache.config().type, gc.n_kv_heads, gc.k_head_dim, ek.data());
-    testing::stored_row(cache.config().type, gc.n_kv_heads, gc.v_head_dim, ev.data());
+    testing::stored_row(cache.config().type, cache.layout(g).k_rotation, gc.n_kv_heads, gc.k_head_dim, ek.data());
+    testing::stored_row(cache.config().type, cache.layout(g).v_rotation, gc.n_kv_heads, gc.v_head_dim, ev.data());
     if (!std::equal(ek.begin(), ek.end(), k.begin() + (pos - begin) * kw)) return false;
     if (!std::equal(ev.begin(), ev.end(), v.begin() + (pos - begin) * vw)) return false;
   }
@@ -265,13 +265,13 @@ TEST(KvCache, WritePlacesEachHeadRowWhereTheLayoutSays) {
     cache.write(layer, slot, k.data(), v.data());
     const BlockId block = cache.block_table(a, g)[1];
     EXPECT_EQ(slot, int64_t(block) * 16 + 4);
-    const GgmlType t = type == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
     std::vector<uint8_t> want(std::max(l.k_row_bytes, l.v_row_bytes));
+    std::vector<float> scratch(static_cast<size_t>(std::max(gc.k_head_dim, gc.v_head_dim)));
     for (int h = 0; h < gc.n_kv_heads; ++h) {
-      quantize_row(t, k.data() + h * gc.k_head_dim, want.data(), gc.k_head_dim);
+      store_row(type, l.k_rotation, k.data() + h * gc.k_head_dim, want.data(), gc.k_head_dim, scratch.data());
       EXPECT_EQ(std::memcmp(cache.k_data(layer, block) + h * l.k_head_stride + 4 * l.k_row_bytes, want.data(),
                             l.k_row_bytes), 0) << kv_type_name(type) << " K head " << h;
-      quantize_row(t, v.data() + h * gc.v_head_dim, want.data(), gc.v_head_dim);
+      store_row(type, l.v_rotation, v.data() + h * gc.v_head_dim, want.data(), gc.v_head_dim, scratch.data());
       EXPECT_EQ(std::memcmp(cache.v_data(layer, block) + h * l.v_head_stride + 4 * l.v_row_bytes, want.data(),
                             l.v_row_bytes), 0) << kv_type_name(type) << " V head " << h;
     }

@@ -107,8 +107,8 @@ class KvPropertyTest : public ::testing::TestWithParam<Params> {
         for (int64_t pos = begin; pos < n; ++pos) {
           kv_row(fp[size_t(pos)], layer, 0, kw, ek.data());
           kv_row(fp[size_t(pos)], layer, 1, vw, ev.data());
-          stored_row(cache_->config().type, gc.n_kv_heads, gc.k_head_dim, ek.data());
-          stored_row(cache_->config().type, gc.n_kv_heads, gc.v_head_dim, ev.data());
+          stored_row(cache_->config().type, cache_->layout(g).k_rotation, gc.n_kv_heads, gc.k_head_dim, ek.data());
+          stored_row(cache_->config().type, cache_->layout(g).v_rotation, gc.n_kv_heads, gc.v_head_dim, ev.data());
           ASSERT_TRUE(std::equal(ek.begin(), ek.end(), k.begin() + (pos - begin) * kw))
               << "K of seq " << id << " layer " << layer << " pos " << pos;
           ASSERT_TRUE(std::equal(ev.begin(), ev.end(), v.begin() + (pos - begin) * vw))

@@ -8,6 +8,7 @@
 
 #include "core/quant/quant.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_row_codec.h"
 
 namespace kiln::kv::testing {
 
@@ -37,12 +38,12 @@ inline void kv_row(uint64_t fp, int layer, int salt, int n_values, float* out) {
 
 // What the cache must return for a row after storing it: the row rounded
 // through the cache's element type, one head row at a time as stored.
-inline void stored_row(KvType type, int n_heads, int head_dim, float* row) {
-  const GgmlType t = type == KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0;
+inline void stored_row(KvType type, int rotation, int n_heads, int head_dim, float* row) {
   std::vector<uint8_t> buf(head_row_bytes(type, head_dim));
+  std::vector<float> scratch(static_cast<size_t>(head_dim));
   for (int h = 0; h < n_heads; ++h) {
-    quantize_row(t, row + h * head_dim, buf.data(), head_dim);
-    dequantize_row(t, buf.data(), row + h * head_dim, head_dim);
+    store_row(type, rotation, row + h * head_dim, buf.data(), head_dim, scratch.data());
+    load_row(type, rotation, buf.data(), row + h * head_dim, head_dim);
   }
 }
 

@@ -60,8 +60,8 @@ inline ::testing::AssertionResult holds_expected_kv(const KvCache& cache, SeqId 
       for (int64_t pos = begin; pos < end; ++pos) {
         kv_row(fp[size_t(pos)], layer, 0, kw, ek.data());
         kv_row(fp[size_t(pos)], layer, 1, vw, ev.data());
-        stored_row(cache.config().type, gc.n_kv_heads, gc.k_head_dim, ek.data());
-        stored_row(cache.config().type, gc.n_kv_heads, gc.v_head_dim, ev.data());
+        stored_row(cache.config().type, cache.layout(g).k_rotation, gc.n_kv_heads, gc.k_head_dim, ek.data());
+        stored_row(cache.config().type, cache.layout(g).v_rotation, gc.n_kv_heads, gc.v_head_dim, ev.data());
         if (!std::equal(ek.begin(), ek.end(), k.begin() + (pos - begin) * kw) ||
             !std::equal(ev.begin(), ev.end(), v.begin() + (pos - begin) * vw))
           return ::testing::AssertionFailure() << "layer " << layer << " position " << pos << " differs";

@@ -14,6 +14,10 @@
 // the budget) pass 1 keeps only a running max and sum and pass 2 recomputes
 // the scores. When there are fewer units than threads (decode of one
 // sequence) the query heads of a group are split across units instead.
+//
+// A q8_0 cache stores K and V rows Hadamard-rotated (kv/kv_row_codec.h): a
+// unit rotates its query rows the same way as K, computes scores and sums V
+// in the rotated space and rotates its output rows back.
 #include "backend/cpu/attention.h"
 
 #include <algorithm>
@@ -26,6 +30,7 @@
 #include "core/quant/quant.h"
 #include "kv/batch_metadata.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_row_codec.h"
 
 namespace kiln::cpu {
 
@@ -46,15 +51,17 @@ void load_rows(kv::KvType type, const uint8_t* src, float* dst, int64_t n_tok, i
     dequantize_row(GgmlType::Q8_0, src, dst, n_tok * hd);
 }
 
+// Stores the batch's K/V rows; scratch holds head_dim floats per thread.
 void write_kv(const backend::Tensor& k, const backend::Tensor& v, kv::KvCache& cache, const kv::BatchMetadata& meta,
-              const backend::AttentionParams& p, runtime::ThreadPool& pool) {
+              const backend::AttentionParams& p, runtime::ThreadPool& pool, std::span<float> scratch) {
   const int g = cache.group_of_layer(p.layer);
   const kv::BatchMetadata::Group grp = meta.group(g);
   const kv::BlockLayout& l = cache.layout(g);
   const int64_t bs = cache.block_size();
   const kv::KvType type = cache.config().type;
   const int hd = p.head_dim;
-  auto write_token = [&](int64_t t, int) {
+  auto write_token = [&](int64_t t, int thread) {
+    float* tmp = scratch.data() + size_t(thread) * size_t(hd);
     const int64_t slot = grp.slot_mapping[size_t(t)];
     const kv::BlockId block = kv::BlockId(slot / bs);
     const size_t off = size_t(slot % bs);
@@ -69,8 +76,8 @@ void write_kv(const backend::Tensor& k, const backend::Tensor& v, kv::KvCache& c
         f32_to_f16(ks, reinterpret_cast<uint16_t*>(kdst), hd);
         f32_to_f16(vs, reinterpret_cast<uint16_t*>(vdst), hd);
       } else {
-        quantize_row(GgmlType::Q8_0, ks, kdst, hd);
-        quantize_row(GgmlType::Q8_0, vs, vdst, hd);
+        kv::store_row(type, l.k_rotation, ks, kdst, hd, tmp);
+        kv::store_row(type, l.v_rotation, vs, vdst, hd, tmp);
       }
     }
   };
@@ -107,14 +114,15 @@ void paged_attention(const backend::Tensor& q, const backend::Tensor& k, const b
                       std::to_string(gc.n_kv_heads) + " heads of dim " + std::to_string(gc.k_head_dim) +
                       ", the model asks for " + std::to_string(p.n_kv_heads) + " of dim " + std::to_string(hd));
 
-  write_kv(k, v, cache, meta, p, pool);
+  const int nth = pool.size();
+  runtime::ArenaScope scope(arena);
+  write_kv(k, v, cache, meta, p, pool, arena.allocate_array<float>(size_t(hd) * size_t(nth)));
 
   const kv::BatchMetadata::Group grp = meta.group(g);
   const kv::BlockLayout& l = cache.layout(g);
   const int bs = cache.block_size();
   const kv::KvType type = cache.config().type;
   const int group_size = p.n_heads / p.n_kv_heads;
-  const int nth = pool.size();
 
   // The widest key span of a query tile: how many scores a row may hold.
   int64_t max_span = 1;
@@ -146,7 +154,6 @@ void paged_attention(const backend::Tensor& q, const backend::Tensor& k, const b
   }
   const int splits = (group_size + heads_per_unit - 1) / heads_per_unit;
 
-  runtime::ArenaScope scope(arena);
   const std::span<Unit> units = arena.allocate_array<Unit>(size_t(n_tiles * p.n_kv_heads * splits));
   size_t u = 0;
   for (int e = 0; e < meta.n_seqs(); ++e)
@@ -159,10 +166,12 @@ void paged_attention(const backend::Tensor& q, const backend::Tensor& k, const b
     }
 
   // Per-thread memory: K/V blocks, one block of scores, and per row its
-  // accumulator, max, sum and (keep_scores) all scores.
+  // accumulator, max, sum, (keep_scores) all scores and (rotated K) the
+  // rotated query.
   const int max_rows = tile * heads_per_unit;
   const size_t kept = keep_scores ? size_t(max_rows) * size_t(max_span) : 0;
-  const size_t per_thread = size_t(2 * bs * hd + bs) + size_t(max_rows) * size_t(hd + 1) + kept;
+  const size_t rotated_q = l.k_rotation > 0 ? size_t(max_rows) * size_t(hd) : 0;
+  const size_t per_thread = size_t(2 * bs * hd + bs) + size_t(max_rows) * size_t(hd + 1) + kept + rotated_q;
   const std::span<float> mem = arena.allocate_array<float>(per_thread * size_t(nth));
   const std::span<double> sums = arena.allocate_array<double>(size_t(max_rows) * size_t(nth));
 
@@ -176,8 +185,17 @@ void paged_attention(const backend::Tensor& q, const backend::Tensor& k, const b
     float* mx = acc + size_t(max_rows) * hd;
     double* den = sums.data() + size_t(max_rows) * size_t(thread);
     float* scores = mx + max_rows;
+    float* qrot = scores + kept;
     const int nh = un.h1 - un.h0;
     const int rows = (un.q1 - un.q0) * nh;
+    if (l.k_rotation > 0)
+      for (int32_t t = un.q0; t < un.q1; ++t)
+        for (int j = 0; j < nh; ++j) {
+          const float* qr = frow(q, t) + size_t(un.kv_head * group_size + un.h0 + j) * hd;
+          float* dst = qrot + size_t((t - un.q0) * nh + j) * hd;
+          std::copy(qr, qr + hd, dst);
+          kv::hadamard_rotate(dst, hd, l.k_rotation);
+        }
     std::fill(acc, acc + size_t(rows) * hd, 0.0f);
     std::fill(mx, mx + rows, neg_inf);
     std::fill(den, den + rows, 0.0);
@@ -196,7 +214,8 @@ void paged_attention(const backend::Tensor& q, const backend::Tensor& k, const b
     // Scaled (and capped) scores of query t, head j for keys [first, last] of
     // the K block.
     auto block_scores = [&](int32_t t, int j, int64_t kb0, int64_t first, int64_t last, float* out) {
-      const float* qr = frow(q, t) + size_t(un.kv_head * group_size + un.h0 + j) * hd;
+      const float* qr = l.k_rotation > 0 ? qrot + size_t((t - un.q0) * nh + j) * hd
+                                         : frow(q, t) + size_t(un.kv_head * group_size + un.h0 + j) * hd;
       for (int64_t kp = first; kp <= last; ++kp) out[kp - first] = dot(qr, kbuf + size_t(kp - kb0) * hd, hd) * p.scale;
       if (p.softcap > 0) tanh_cap(out, last - first + 1, p.softcap);
     };
@@ -273,7 +292,8 @@ void paged_attention(const backend::Tensor& q, const backend::Tensor& k, const b
     for (int32_t t = un.q0; t < un.q1; ++t)
       for (int j = 0; j < nh; ++j) {
         const int r = (t - un.q0) * nh + j;
-        const float* a = acc + size_t(r) * hd;
+        float* a = acc + size_t(r) * hd;
+        kv::hadamard_rotate(a, hd, l.v_rotation);  // back from V's rotated space
         std::copy(a, a + hd, frow(out, t) + size_t(un.kv_head * group_size + un.h0 + j) * hd);
       }
   };

@@ -11,6 +11,7 @@
 #include "core/quant/quant.h"
 #include "kv/batch_metadata.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_row_codec.h"
 
 namespace kiln::cpu::ref {
 
@@ -29,8 +30,6 @@ std::vector<float> dequant(const Tensor& t, int64_t r) {
   dequantize_row(t.type, static_cast<const uint8_t*>(t.data) + size_t(r) * t.stride, out.data(), t.cols);
   return out;
 }
-
-GgmlType kv_ggml_type(kv::KvType t) { return t == kv::KvType::F16 ? GgmlType::F16 : GgmlType::Q8_0; }
 
 }  // namespace
 
@@ -146,7 +145,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, kv::KvCache& c
   const kv::BatchMetadata::Group grp = meta.group(g);
   const kv::BlockLayout& l = cache.layout(g);
   const int64_t bs = cache.block_size();
-  const GgmlType et = kv_ggml_type(cache.config().type);
+  const kv::KvType kt = cache.config().type;
 
   for (int64_t t = 0; t < q.rows; ++t) cache.write(p.layer, grp.slot_mapping[size_t(t)], frow(k, t), frow(v, t));
 
@@ -165,8 +164,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, kv::KvCache& c
         for (int64_t kp = first; kp <= pos; ++kp) {
           const int32_t block = table[kp / bs];
           require(block >= 0, "attention", "visible key in a released block");
-          dequantize_row(et, cache.k_data(p.layer, kv::BlockId(block)) + kvh * l.k_head_stride + (kp % bs) * l.k_row_bytes,
-                         kr.data(), hd);
+          kv::load_row(kt, l.k_rotation, cache.k_data(p.layer, kv::BlockId(block)) + kvh * l.k_head_stride + (kp % bs) * l.k_row_bytes,
+                       kr.data(), hd);
           double s = 0;
           for (int d = 0; d < hd; ++d) s += double(qh[d]) * double(kr[size_t(d)]);
           s *= double(p.scale);
@@ -179,8 +178,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, kv::KvCache& c
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int64_t kp = first; kp <= pos; ++kp) {
           const int32_t block = table[kp / bs];
-          dequantize_row(et, cache.v_data(p.layer, kv::BlockId(block)) + kvh * l.v_head_stride + (kp % bs) * l.v_row_bytes,
-                         vr.data(), hd);
+          kv::load_row(kt, l.v_rotation, cache.v_data(p.layer, kv::BlockId(block)) + kvh * l.v_head_stride + (kp % bs) * l.v_row_bytes,
+                       vr.data(), hd);
           const double wgt = scores[size_t(kp - first)] / sum;
           for (int d = 0; d < hd; ++d) acc[size_t(d)] += wgt * double(vr[size_t(d)]);
         }
