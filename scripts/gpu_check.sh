@@ -16,7 +16,10 @@
 #
 # Environment: OUT (default ./gpu-check-out), KILN_GPU_ARCH (default 90 for
 # the build on the GPU machine; pack keeps its build dir's), PACK_BUILD_DIR,
-# GPU_CHECK_BIG=0 skips the 8B model, GPU_CHECK_Q8=1 adds 8B Q8_0.
+# GPU_CHECK_BIG=0 skips the 8B model, GPU_CHECK_Q8=1 adds 8B Q8_0,
+# GPU_CHECK_PROFILE=1 adds the per-op profile (KILN_CUDA_PROFILE=1, which
+# runs op by op: no CUDA graphs), GPU_CHECK_EXACT=1 the f32-activation
+# mat-vec's speed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -77,10 +80,16 @@ fi
 # The op harness's attention scenarios read the cache on the host
 # (cpu::ref::attention on the same KvCache), which device-memory KV storage
 # does not allow; CudaOpsTest.Attention* check the same paths on a twin cache.
-$test_backend --gtest_filter='CudaOpsTest.*:Backends/OpsTest.*/cuda:-Backends/OpsTest.Attention*/cuda' >"$OUT/tests.log" 2>&1
+# Twice: with CUDA graphs (the default) and op by op (KILN_CUDA_GRAPHS=0).
+filter='CudaOpsTest.*:Backends/OpsTest.*/cuda:-Backends/OpsTest.Attention*/cuda'
+$test_backend --gtest_filter="$filter" >"$OUT/tests.log" 2>&1
 rc=$?
-note "op tests: $(grep -E '^\[  (PASSED|FAILED)  \]' "$OUT/tests.log" | tr '\n' ' ') (rc $rc)"
+note "op tests (graphs): $(grep -E '^\[  (PASSED|FAILED)  \]' "$OUT/tests.log" | tr '\n' ' ') (rc $rc)"
 grep -A4 'Failure' "$OUT/tests.log" | head -60
+KILN_CUDA_GRAPHS=0 $test_backend --gtest_filter="$filter" >"$OUT/tests-nograph.log" 2>&1
+rc=$?
+note "op tests (KILN_CUDA_GRAPHS=0): $(grep -E '^\[  (PASSED|FAILED)  \]' "$OUT/tests-nograph.log" | tr '\n' ' ') (rc $rc)"
+grep -A4 'Failure' "$OUT/tests-nograph.log" | head -30
 
 # 2. random-weight models of real shapes (the code of `kiln synth`)
 models=/tmp/kiln-gpu-models
@@ -96,7 +105,15 @@ synth() {  # preset type [layers]
 for spec in "qwen2.5-0.5b q4_K_M" "gemma3-270m q4_K_M" "qwen3-0.6b q8_0" "llama3-8b q4_K_M 2" "qwen2.5-0.5b f16"; do
   set -- $spec
   f=$(synth "$@")
-  $bench "$f" --check cpu --check-tokens 64 2>&1 | tee -a "$OUT/check.log" | grep '^{' >>"$OUT/results.jsonl"
+  KILN_CUDA_GRAPH_STATS=1 $bench "$f" --check cpu --check-tokens 64 2>&1 | tee -a "$OUT/check.log" | grep '^{' >>"$OUT/results.jsonl"
+done
+# The decode path op by op too (KILN_CUDA_GRAPHS=0).
+for spec in "qwen2.5-0.5b q4_K_M" "llama3-8b q4_K_M 2"; do
+  set -- $spec
+  f=$(synth "$@")
+  echo "== KILN_CUDA_GRAPHS=0" >>"$OUT/check.log"
+  KILN_CUDA_GRAPHS=0 $bench "$f" --check cpu --check-tokens 64 2>&1 | sed 's/^check/check (graphs off)/' |
+    tee -a "$OUT/check.log" >/dev/null
 done
 note "logit checks:"
 grep '^check' "$OUT/check.log" | sed 's/^/  /' | tee -a "$summary"
@@ -111,19 +128,27 @@ note "| --- | --- | --- | --- |"
 for spec in "${runs[@]}"; do
   set -- $spec
   f=$(synth "$@")
-  $bench "$f" --backend cuda -p 512 -n 128 -r 3 2>&1 | tee -a "$OUT/speed.log" | grep '^{' >>"$OUT/results.jsonl"
+  KILN_CUDA_GRAPH_STATS=1 $bench "$f" --backend cuda -p 512 -n 128 -r 3 2>&1 | tee -a "$OUT/speed.log" | grep '^{' >>"$OUT/results.jsonl"
   grep "^| $f" "$OUT/speed.log" | sed "s#$models/##" | tee -a "$summary"
+  # The same decode op by op (no graphs); with graphs but every mat-vec
+  # quantizing its input (no reuse across Q/K/V and gate/up); with graphs
+  # but the residual add and the next rms_norm as two kernels.
+  KILN_CUDA_GRAPHS=0 $bench "$f" --backend cuda -p 0 -n 128 -r 3 2>&1 | tee -a "$OUT/speed-nograph.log" |
+    grep "^| $f" | sed "s#$models/##; s#| cuda |#| cuda (KILN_CUDA_GRAPHS=0) |#" | tee -a "$summary"
+  KILN_CUDA_QUANT_ONCE=0 $bench "$f" --backend cuda -p 0 -n 128 -r 3 2>&1 | tee -a "$OUT/speed-requant.log" |
+    grep "^| $f" | sed "s#$models/##; s#| cuda |#| cuda (KILN_CUDA_QUANT_ONCE=0) |#" | tee -a "$summary"
+  KILN_CUDA_FUSE=0 $bench "$f" --backend cuda -p 0 -n 128 -r 3 2>&1 | tee -a "$OUT/speed-nofuse.log" |
+    grep "^| $f" | sed "s#$models/##; s#| cuda |#| cuda (KILN_CUDA_FUSE=0) |#" | tee -a "$summary"
+  if [[ ${GPU_CHECK_EXACT:-0} == 1 ]]; then
+    KILN_CUDA_EXACT_MATVEC=1 $bench "$f" --backend cuda -p 0 -n 128 -r 3 2>&1 | tee -a "$OUT/speed-exact.log" |
+      grep "^| $f" | sed "s#$models/##; s#| cuda |#| cuda (f32-x matvec) |#" | tee -a "$summary"
+  fi
 done
-# The f32-activation mat-vec (matvec.cu) for comparison with the dp4a one.
-for spec in "${runs[@]}"; do
-  set -- $spec
-  f=$(synth "$@")
-  KILN_CUDA_EXACT_MATVEC=1 $bench "$f" --backend cuda -p 0 -n 128 -r 3 2>&1 | tee -a "$OUT/speed-exact.log" |
-    grep "^| $f" | sed "s#$models/##; s#| cuda |#| cuda (f32-x matvec) |#" | tee -a "$summary"
-done
+grep 'kiln cuda graphs' "$OUT/speed.log" | sed 's/^/  /' | tee -a "$summary"
 rm -f $models/llama3-8b-q8_0.gguf
 
 # 5. where the time goes (KILN_CUDA_PROFILE=1: GPU time per op kind, one rep)
+[[ ${GPU_CHECK_PROFILE:-0} == 1 ]] || { cat "$summary"; exit 0; }
 for spec in "${runs[@]}"; do
   set -- $spec
   echo "== $1 $2 pp512 + tg128" >>"$OUT/profile.log"

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -16,6 +17,9 @@
 
 #include "backend/cpu/ops_ref.h"
 #include "backend/registry.h"
+#ifdef KILN_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "core/quant/quant.h"
 #include "gguf/gguf.h"
 #include "kv/batch_metadata.h"
@@ -108,6 +112,99 @@ TEST_F(CudaOpsTest, MatmulAtModelWidths) {
       }
     }
   }
+}
+
+// Decode-shaped steps (T = 1 and 2) through norm, three Q4_K mat-vecs (two
+// sharing their input, so it is quantized once), GLU, RoPE and a residual
+// add, repeated with fresh inputs: with CUDA graphs on (the default) the
+// first step of a shape runs eagerly, the second is captured and the rest
+// replay the graph; every step must match the reference, so a replay that
+// read stale uploads or the wrong quantized input would fail.
+TEST_F(CudaOpsTest, DecodeStepsReplayAsGraphs) {
+  const int64_t K = 512, F = 1024;
+  auto weight = [&](int64_t rows, int64_t cols, Host& w) {
+    Host src = random_f32(rng, rows, cols);
+    for (int64_t r = 0; r < rows; ++r)
+      quantize_row(GgmlType::Q4_K, src.f(r), w.bytes.data() + size_t(r) * w.t.stride, cols);
+    gguf::TensorInfo info;
+    info.name = "w";
+    info.type = GgmlType::Q4_K;
+    info.shape = {cols, rows};
+    info.nbytes = w.bytes.size();
+    info.data = w.bytes.data();
+    return be->bind_weight(info);
+  };
+  Host wg(F, K, GgmlType::Q4_K), wu(F, K, GgmlType::Q4_K), wd(K, F, GgmlType::Q4_K);
+  const Tensor dwg = weight(F, K, wg), dwu = weight(F, K, wu), dwd = weight(K, F, wd);
+  Host norm = random_f32(rng, 1, K, 0.5f, 1.5f);
+  gguf::TensorInfo ninfo;
+  ninfo.name = "norm";
+  ninfo.type = GgmlType::F32;
+  ninfo.shape = {K};
+  ninfo.nbytes = norm.bytes.size();
+  ninfo.data = norm.bytes.data();
+  const Tensor dnorm = be->bind_weight(ninfo);
+  RopeParams rp;
+  rp.style = RopeStyle::Neox;
+  rp.head_dim = 64;
+  rp.n_dims = 64;
+  rp.freq_base = 1e6f;
+#ifdef KILN_HAVE_CUDA
+  const cuda::GraphCounts before = cuda::graph_counts(*be);
+#endif
+  int steps = 0;
+  for (int64_t T : {1, 2}) {
+    for (int it = 0; it < 6; ++it, ++steps) {
+      be->begin_step();
+      Host x = random_f32(rng, T, K, -2, 2);
+      Host pos(1, T, GgmlType::I32);
+      std::uniform_int_distribution<int32_t> pick(0, 100000);
+      for (int64_t t = 0; t < T; ++t) reinterpret_cast<int32_t*>(pos.bytes.data())[t] = pick(rng);
+      // Reference.
+      Host h(T, K), g(T, F), u(T, F), y(T, K), want(T, K), want_n(T, K);
+      cpu::ref::rms_norm(x.t, norm.t, 1e-6f, h.t);
+      cpu::ref::matmul(h.t, wg.t, g.t);
+      cpu::ref::matmul(h.t, wu.t, u.t);
+      cpu::ref::glu(g.t, u.t, GluActivation::Silu, g.t);
+      cpu::ref::matmul(g.t, wd.t, y.t);
+      cpu::ref::rope(y.t, pos.t, rp);
+      cpu::ref::add(x.t, y.t, want.t);
+      cpu::ref::rms_norm(want.t, norm.t, 1e-6f, want_n.t);
+      // Device.
+      Tensor dx = to_device(x), dpos = to_device(pos), dh = be->scratch(T, K), dg = be->scratch(T, F),
+             du = be->scratch(T, F), dy = be->scratch(T, K), dout = be->scratch(T, K), dn = be->scratch(T, K);
+      be->rms_norm(dx, dnorm, 1e-6f, dh);
+      be->matmul(dh, dwg, dg);
+      be->matmul(dh, dwu, du);
+      be->glu(dg, du, GluActivation::Silu, dg);
+      be->matmul(dg, dwd, dy);
+      be->rope(dy, dpos, rp);
+      be->add(dx, dy, dout);
+      be->rms_norm(dout, dnorm, 1e-6f, dn);  // fused with the add when recorded
+      Host got = from_device(dout), got_n = from_device(dn);
+      for (auto [g_, w_] : {std::pair<Host*, Host*>{&got, &want}, {&got_n, &want_n}}) {
+        double err = 0, ref = 0;
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t c = 0; c < K; ++c) {
+            err += std::pow(double(g_->f(t)[c]) - w_->f(t)[c], 2);
+            ref += std::pow(double(w_->f(t)[c]), 2);
+          }
+        // int8 activations in three chained mat-vecs: ~1e-2 at most; a stale
+        // input or a wrong quantized activation gives O(1).
+        ASSERT_LT(std::sqrt(err / ref), 2e-2) << "T=" << T << " step " << it << (g_ == &got ? " sum" : " norm");
+      }
+    }
+  }
+#ifdef KILN_HAVE_CUDA
+  const cuda::GraphCounts after = cuda::graph_counts(*be);
+  const char* env = std::getenv("KILN_CUDA_GRAPHS");
+  if (!(env && std::string(env) == "0")) {
+    // Per shape: one eager step (workspaces grow), one capture, four replays.
+    EXPECT_GE(after.replays - before.replays, 2 * 3) << "captures " << after.captures - before.captures;
+  } else {
+    EXPECT_EQ(after.replays, 0);
+  }
+#endif
 }
 
 // The bytes of one stored K or V row of head h at a slot, read back from

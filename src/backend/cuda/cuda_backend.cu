@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -25,6 +26,20 @@ constexpr size_t kAlign = 256;
 constexpr size_t kDefaultArena = size_t(64) << 20;
 // Slack for the arena's 256-byte alignment over the plan's 64-byte one.
 constexpr size_t kArenaSlack = size_t(1) << 20;
+// Pinned staging for a recorded step's uploads (token ids, positions, logit
+// rows, KV metadata: a few KiB per decode step); larger uploads run eagerly.
+constexpr size_t kStagingBytes = size_t(1) << 20;
+// Graphs kept (one per distinct step signature: batch shape, attention
+// split bucket, block-table bucket); the least recently used is updated in
+// place (cudaGraphExecUpdate) or replaced.
+constexpr size_t kMaxGraphs = 8;
+
+// The next power of two >= max(v, lo).
+int64_t pow2_bucket(int64_t v, int64_t lo) {
+  int64_t b = lo;
+  while (b < v) b *= 2;
+  return b;
+}
 
 std::string shape(const Tensor& t) { return std::to_string(t.rows) + "x" + std::to_string(t.cols); }
 
@@ -52,6 +67,11 @@ std::unique_ptr<backend::Backend> make_cuda_backend() {
   return std::make_unique<CudaBackend>();
 }
 
+GraphCounts graph_counts(const backend::Backend& be) {
+  const auto* c = dynamic_cast<const CudaBackend*>(&be);
+  return c ? c->graph_stats() : GraphCounts{};
+}
+
 CudaBackend::CudaBackend() {
   KILN_CUDA_CHECK(cudaGetDevice(&device_));
   KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -61,18 +81,161 @@ CudaBackend::CudaBackend() {
   if (const char* v = std::getenv("KILN_CUDA_PROFILE"); v && std::string_view(v) == "1")
     profiler_ = std::make_unique<OpProfiler>(stream_);
   if (const char* v = std::getenv("KILN_CUDA_EXACT_MATVEC"); v && std::string_view(v) == "1") exact_matvec_ = true;
+  if (const char* v = std::getenv("KILN_CUDA_QUANT_ONCE"); v && std::string_view(v) == "0") quant_once_ = false;
+  if (const char* v = std::getenv("KILN_CUDA_FUSE"); v && std::string_view(v) == "0") fuse_ = false;
+  const char* g = std::getenv("KILN_CUDA_GRAPHS");
+  graphs_enabled_ = !(g && std::string_view(g) == "0") && !profiler_;
+  if (const char* v = std::getenv("KILN_CUDA_GRAPH_STATS"); v && std::string_view(v) == "1") graph_stats_print_ = true;
+  if (graphs_enabled_) {
+    KILN_CUDA_CHECK(cudaHostAlloc(&staging_, kStagingBytes, cudaHostAllocDefault));
+    staging_bytes_ = kStagingBytes;
+    ops_.reserve(4096);
+    sig_.reserve(size_t(1) << 19);
+  }
+  recording_ = graphs_enabled_;
+  flush_handle_ = std::make_shared<CudaBackend*>(this);
 }
 
 CudaBackend::~CudaBackend() {
+  try {
+    flush();
+  } catch (const std::exception&) {
+  }
+  *flush_handle_ = nullptr;
   cudaStreamSynchronize(stream_);
+  if (graph_stats_print_)
+    std::fprintf(stderr, "kiln cuda graphs: %ld replays, %ld captures, %ld updates, %ld eager segments\n",
+                 gstats_.replays, gstats_.captures, gstats_.updates, gstats_.eager_segments);
+  for (CachedGraph& cg : graphs_)
+    if (cg.exec) cudaGraphExecDestroy(cg.exec);
+  if (staging_) cudaFreeHost(staging_);
   profiler_.reset();  // prints its table
   for (void* w : weights_) cudaFree(w);
   cublasDestroy(cublas_);
   cudaStreamDestroy(stream_);
 }
 
+// ---- recording and graphs
+
+void CudaBackend::go_eager() {
+  if (!recording_) return;
+  for (PendingOp& op : ops_) op.call(op.buf);
+  if (!ops_.empty()) {
+    inflight_ = true;
+    ++gstats_.eager_segments;
+  }
+  ops_.clear();
+  sig_.clear();
+  ++segment_;
+  recording_ = false;
+}
+
+void CudaBackend::flush() { end_segment(); }
+
+void CudaBackend::end_segment() {
+  if (recording_ && !ops_.empty()) launch_recorded_as_graph();
+  ops_.clear();
+  sig_.clear();
+  ++segment_;
+  staging_used_ = 0;
+  recording_ = graphs_enabled_;
+}
+
+void CudaBackend::launch_recorded_as_graph() {
+  inflight_ = true;
+  const uint64_t now = ++graph_clock_;
+  for (CachedGraph& cg : graphs_)
+    if (cg.sig == sig_) {
+      KILN_CUDA_CHECK(cudaGraphLaunch(cg.exec, stream_));
+      cg.last_used = now;
+      ++gstats_.replays;
+      return;
+    }
+  cudaGraph_t graph = nullptr;
+  KILN_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    for (PendingOp& op : ops_) op.call(op.buf);
+  } catch (const std::exception& e) {
+    // Something in the step cannot be captured: run it directly from now on.
+    cudaStreamEndCapture(stream_, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    std::fprintf(stderr, "kiln cuda: graph capture failed (%s); CUDA graphs are off from here\n", e.what());
+    graphs_enabled_ = false;
+    for (PendingOp& op : ops_) op.call(op.buf);
+    return;
+  }
+  KILN_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  CachedGraph* slot = nullptr;
+  if (graphs_.size() < kMaxGraphs) {
+    slot = &graphs_.emplace_back();
+  } else {
+    slot = &*std::min_element(graphs_.begin(), graphs_.end(),
+                              [](const CachedGraph& a, const CachedGraph& b) { return a.last_used < b.last_used; });
+    cudaGraphExecUpdateResultInfo info{};
+    if (cudaGraphExecUpdate(slot->exec, graph, &info) == cudaSuccess) {
+      ++gstats_.updates;
+    } else {
+      cudaGetLastError();
+      cudaGraphExecDestroy(slot->exec);
+      slot->exec = nullptr;
+    }
+  }
+  if (!slot->exec) {
+    const cudaError_t e = cudaGraphInstantiate(&slot->exec, graph, 0);
+    if (e != cudaSuccess) {
+      cudaGraphDestroy(graph);
+      slot->exec = nullptr;
+      graphs_.erase(graphs_.begin() + (slot - graphs_.data()));
+      throw_cuda(e, "cudaGraphInstantiate", __FILE__, __LINE__);
+    }
+    ++gstats_.captures;
+  }
+  cudaGraphDestroy(graph);
+  slot->sig = sig_;
+  slot->last_used = now;
+  KILN_CUDA_CHECK(cudaGraphLaunch(slot->exec, stream_));
+}
+
+void* CudaBackend::stage(const void* host, size_t n) {
+  const size_t at = (staging_used_ + 15) / 16 * 16;
+  if (!staging_ || at + n > staging_bytes_) return nullptr;
+  if (inflight_) {
+    // A launched step may still read the staging buffer.
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    inflight_ = false;
+  }
+  void* p = static_cast<uint8_t*>(staging_) + at;
+  std::memcpy(p, host, n);
+  staging_used_ = at + n;
+  return p;
+}
+
+void CudaBackend::upload_bytes(void* dst, const void* host, size_t n) {
+  if (n == 0) return;
+  if (recording_) {
+    if (const void* st = stage(host, n)) {
+      run([=, s = stream_] { KILN_CUDA_CHECK(cudaMemcpyAsync(dst, st, n, cudaMemcpyHostToDevice, s)); }, dst, st, n);
+      return;
+    }
+    go_eager();
+  }
+  KILN_CUDA_CHECK(cudaMemcpyAsync(dst, host, n, cudaMemcpyHostToDevice, stream_));
+}
+
+void* CudaBackend::workspace(DeviceBuffer& b, size_t n) {
+  if (n > b.bytes()) {
+    go_eager();  // recorded ops may point into the old buffer
+    if (&b == &mmvq_ws_) forget_quant();
+  }
+  return b.ensure(n);
+}
+
+// ---- memory
+
 Tensor CudaBackend::bind_weight(const gguf::TensorInfo& info) {
   if (!info.data) throw kiln::Error("weight " + info.name + " has no data");
+  flush();
   Tensor t;
   t.type = info.type;
   t.cols = info.row_length();
@@ -92,6 +255,8 @@ Tensor CudaBackend::bind_weight(const gguf::TensorInfo& info) {
 }
 
 void CudaBackend::reserve_scratch(const backend::ScratchPlan& plan) {
+  flush();
+  forget_quant();
   cudaStreamSynchronize(stream_);
   arena_.ensure(plan.tensor_bytes + kArenaSlack);
   arena_used_ = 0;
@@ -100,6 +265,8 @@ void CudaBackend::reserve_scratch(const backend::ScratchPlan& plan) {
 }
 
 void CudaBackend::begin_step() {
+  flush();
+  forget_quant();
   arena_used_ = 0;
   ++step_;
 }
@@ -123,14 +290,22 @@ Tensor CudaBackend::scratch(int64_t rows, int64_t cols, GgmlType type) {
 void CudaBackend::upload(const void* host, Tensor& dst) {
   const size_t rb = row_bytes(dst.type, dst.cols);
   if (dst.rows == 0 || rb == 0) return;
+  forget_quant();
+  if (dst.rows == 1 || dst.stride == rb) {
+    upload_bytes(dst.data, host, rb * size_t(dst.rows));
+    return;
+  }
+  go_eager();
   KILN_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.stride, host, rb, rb, size_t(dst.rows), cudaMemcpyHostToDevice, stream_));
 }
 
 void CudaBackend::download(const Tensor& src, void* host) {
+  flush();
   const size_t rb = row_bytes(src.type, src.cols);
   if (src.rows > 0 && rb > 0)
     KILN_CUDA_CHECK(cudaMemcpy2DAsync(host, rb, src.data, src.stride, rb, size_t(src.rows), cudaMemcpyDeviceToHost, stream_));
   KILN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  inflight_ = false;
   if (profiler_) profiler_->collect();
 }
 
@@ -138,9 +313,16 @@ void CudaBackend::get_rows(const Tensor& table, const Tensor& ids, Tensor& out) 
   check_f32("get_rows", out);
   if (ids.type != GgmlType::I32 || ids.rows != 1 || out.rows != ids.cols || out.cols != table.cols)
     throw kiln::Error("get_rows: " + shape(ids) + " ids into " + shape(out) + " from a " + shape(table) + " table");
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "get_rows");
-  launch_get_rows(table.type, table.data, table.stride, table.cols, table.rows, static_cast<const int32_t*>(ids.data),
-                  ids.cols, fptr(out), fstride(out), stream_);
+  const GgmlType type = table.type;
+  const void* tab = table.data;
+  const size_t ts = table.stride;
+  const int64_t cols = table.cols, trows = table.rows, n = ids.cols, os = fstride(out);
+  const int32_t* id = static_cast<const int32_t*>(ids.data);
+  float* o = fptr(out);
+  run([=, s = stream_] { launch_get_rows(type, tab, ts, cols, trows, id, n, o, os, s); }, type, tab, ts, cols, trows, id,
+      n, o, os);
 }
 
 void CudaBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
@@ -155,13 +337,36 @@ void CudaBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
                          profiler_ ? std::string(type_name(w.type)) + (x.rows <= kMaxMatvecTokens ? (!exact_matvec_ && mmvq_supported(w.type, w.data, w.stride, w.cols) ? " mmvq " : " matvec ") : " gemm ") +
                                          std::to_string(w.rows) + "x" + std::to_string(w.cols)
                                    : std::string());
-  if (x.rows <= kMaxMatvecTokens && !exact_matvec_ && mmvq_supported(w.type, w.data, w.stride, w.cols))
-    launch_mmvq(w.type, w.data, w.stride, w.rows, w.cols, fptr(x), fstride(x), x.rows, fptr(y), fstride(y),
-                mmvq_ws_.ensure(mmvq_workspace_bytes(x.rows, w.cols)), stream_);
-  else if (x.rows <= kMaxMatvecTokens)
-    launch_matvec(w.type, w.data, w.stride, w.rows, w.cols, fptr(x), fstride(x), x.rows, fptr(y), fstride(y), stream_);
-  else
+  const GgmlType type = w.type;
+  const void* wd = w.data;
+  const size_t ws = w.stride;
+  const int64_t n = w.rows, k = w.cols, xs = fstride(x), T = x.rows, ys = fstride(y);
+  const float* xp = fptr(x);
+  float* yp = fptr(y);
+  if (x.rows <= kMaxMatvecTokens && !exact_matvec_ && mmvq_supported(w.type, w.data, w.stride, w.cols)) {
+    void* wsp = workspace(mmvq_ws_, mmvq_workspace_bytes(x.rows, w.cols));
+    // Matmuls that share an input (Q/K/V, gate/up) quantize it once: the
+    // workspace still holds x when nothing since the last mat-vec on the
+    // same x could have written it.
+    const bool quantize = !quant_once_ || !(quant_.x == x.data && quant_.stride == xs && quant_.rows == T && quant_.cols == k);
+    run([=, s = stream_] { launch_mmvq(type, wd, ws, n, k, xp, xs, T, yp, ys, wsp, quantize, s); }, type, wd, ws, n, k,
+        xp, xs, T, yp, ys, wsp, quantize);
+    quant_ = {x.data, xs, T, k};
+  } else if (x.rows <= kMaxMatvecTokens) {
+    run([=, s = stream_] { launch_matvec(type, wd, ws, n, k, xp, xs, T, yp, ys, s); }, type, wd, ws, n, k, xp, xs, T, yp,
+        ys);
+  } else {
+    go_eager();  // cuBLAS and growing workspaces: not captured
     gemm(x, w, y);
+  }
+  // y overwrote the quantized activation's source?
+  if (quant_.x) {
+    const auto* qb = static_cast<const uint8_t*>(quant_.x);
+    const uint8_t* qe = qb + size_t(quant_.stride) * 4 * size_t(quant_.rows - 1) + size_t(quant_.cols) * 4;
+    const auto* yb = static_cast<const uint8_t*>(y.data);
+    const uint8_t* ye = yb + y.stride * size_t(y.rows - 1) + size_t(y.cols) * 4;
+    if (y.rows > 0 && yb < qe && qb < ye) forget_quant();
+  }
 }
 
 // Prefill: weight row tiles dequantized into a workspace, then cuBLAS.
@@ -205,8 +410,12 @@ void CudaBackend::add_bias(Tensor& y, const Tensor& bias) {
   check_f32("add_bias", y);
   check_f32("add_bias", bias);
   if (bias.rows != 1 || bias.cols != y.cols) throw kiln::Error("add_bias: bias " + shape(bias) + " for " + shape(y));
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "add_bias");
-  launch_add_bias(fptr(y), fstride(y), fptr(bias), y.rows, y.cols, stream_);
+  float* yp = fptr(y);
+  const float* bp = fptr(bias);
+  const int64_t ys = fstride(y), rows = y.rows, cols = y.cols;
+  run([=, s = stream_] { launch_add_bias(yp, ys, bp, rows, cols, s); }, yp, ys, bp, rows, cols);
 }
 
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
@@ -215,8 +424,26 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& 
   check_f32("rms_norm", y);
   check_same("rms_norm", x, y);
   if (w.rows != 1 || w.cols != x.cols) throw kiln::Error("rms_norm: weight " + shape(w) + " for rows of " + std::to_string(x.cols));
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "rms_norm");
-  launch_rms_norm(fptr(x), fstride(x), fptr(w), eps, fptr(y), fstride(y), x.rows, x.cols, stream_);
+  const float *xp = fptr(x), *wp = fptr(w);
+  float* yp = fptr(y);
+  const int64_t xs = fstride(x), ys = fstride(y), rows = x.rows, cols = x.cols;
+  const LastAdd la = last_add_;  // a copy: last_add_ is reset below
+  if (recording_ && la.segment == segment_ && ops_.size() == la.index + 1 && la.y == xp && la.ys == xs &&
+      la.rows == rows && la.cols == cols) {
+    // x = a + b was recorded just before: one kernel for both.
+    ops_.pop_back();
+    sig_.resize(la.sig_at);
+    last_add_ = LastAdd{};
+    const float *ap = la.a, *bp = la.b;
+    const int64_t as = la.as, bs = la.bs;
+    float* sp = la.y;
+    run([=, s = stream_] { launch_add_rms_norm(ap, as, bp, bs, sp, xs, wp, eps, yp, ys, rows, cols, s); }, ap, as, bp, bs,
+        sp, xs, wp, eps, yp, ys, rows, cols);
+    return;
+  }
+  run([=, s = stream_] { launch_rms_norm(xp, xs, wp, eps, yp, ys, rows, cols, s); }, xp, xs, wp, eps, yp, ys, rows, cols);
 }
 
 const double* CudaBackend::inv_freq(const backend::RopeParams& p) {
@@ -237,6 +464,7 @@ const double* CudaBackend::inv_freq(const backend::RopeParams& p) {
     if (p.freq_factors) f /= double(p.freq_factors[i]);
     r.values.push_back(f);
   }
+  go_eager();  // recorded ropes point into the table buffer, which may move
   rope_tables_.push_back(std::move(r));
   // Re-upload every table (the buffer may have moved); happens once per
   // distinct rope at load/warm-up.
@@ -254,10 +482,16 @@ void CudaBackend::rope(Tensor& x, const Tensor& positions, const backend::RopePa
                       " over rows of " + std::to_string(x.cols));
   if (positions.type != GgmlType::I32 || positions.rows != 1 || positions.cols != x.rows)
     throw kiln::Error("rope: " + shape(positions) + " positions for " + std::to_string(x.rows) + " rows");
+  forget_quant();
   const double* freqs = inv_freq(p);
   const ProfileScope prof(profiler_.get(), "rope");
-  launch_rope(fptr(x), fstride(x), x.rows, x.cols, static_cast<const int32_t*>(positions.data), p.head_dim, p.n_dims,
-              p.style == backend::RopeStyle::Neox, freqs, stream_);
+  float* xp = fptr(x);
+  const int64_t xs = fstride(x), rows = x.rows, cols = x.cols;
+  const int32_t* pos = static_cast<const int32_t*>(positions.data);
+  const int hd = p.head_dim, nd = p.n_dims;
+  const bool neox = p.style == backend::RopeStyle::Neox;
+  run([=, s = stream_] { launch_rope(xp, xs, rows, cols, pos, hd, nd, neox, freqs, s); }, xp, xs, rows, cols, pos, hd,
+      nd, neox, freqs);
 }
 
 void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
@@ -266,14 +500,23 @@ void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
   check_f32("add", y);
   check_same("add", a, b);
   check_same("add", a, y);
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "add");
-  launch_add(fptr(a), fstride(a), fptr(b), fstride(b), fptr(y), fstride(y), a.rows, a.cols, stream_);
+  const float *ap = fptr(a), *bp = fptr(b);
+  float* yp = fptr(y);
+  const int64_t as = fstride(a), bs = fstride(b), ys = fstride(y), rows = a.rows, cols = a.cols;
+  const size_t sig_at = sig_.size();
+  run([=, s = stream_] { launch_add(ap, as, bp, bs, yp, ys, rows, cols, s); }, ap, as, bp, bs, yp, ys, rows, cols);
+  if (recording_ && fuse_) last_add_ = {segment_, ops_.size() - 1, sig_at, ap, bp, yp, as, bs, ys, rows, cols};
 }
 
 void CudaBackend::scale(Tensor& x, float s) {
   check_f32("scale", x);
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "scale");
-  launch_scale(fptr(x), fstride(x), x.rows, x.cols, s, stream_);
+  float* xp = fptr(x);
+  const int64_t xs = fstride(x), rows = x.rows, cols = x.cols;
+  run([=, st = stream_] { launch_scale(xp, xs, rows, cols, s, st); }, xp, xs, rows, cols, s);
 }
 
 void CudaBackend::glu(const Tensor& gate, const Tensor& up, backend::GluActivation act, Tensor& y) {
@@ -282,22 +525,32 @@ void CudaBackend::glu(const Tensor& gate, const Tensor& up, backend::GluActivati
   check_f32("glu", y);
   check_same("glu", gate, up);
   check_same("glu", gate, y);
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "glu");
-  launch_glu(fptr(gate), fstride(gate), fptr(up), fstride(up), fptr(y), fstride(y), gate.rows, gate.cols,
-             act == backend::GluActivation::GeluTanh, stream_);
+  const float *gp = fptr(gate), *up_ = fptr(up);
+  float* yp = fptr(y);
+  const int64_t gs = fstride(gate), us = fstride(up), ys = fstride(y), rows = gate.rows, cols = gate.cols;
+  const bool gelu = act == backend::GluActivation::GeluTanh;
+  run([=, s = stream_] { launch_glu(gp, gs, up_, us, yp, ys, rows, cols, gelu, s); }, gp, gs, up_, us, yp, ys, rows, cols,
+      gelu);
 }
 
 void CudaBackend::softcap(Tensor& x, float cap) {
   check_f32("softcap", x);
   if (!(cap > 0)) throw kiln::Error("softcap: cap must be positive, got " + std::to_string(cap));
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "softcap");
-  launch_softcap(fptr(x), fstride(x), x.rows, x.cols, cap, stream_);
+  float* xp = fptr(x);
+  const int64_t xs = fstride(x), rows = x.rows, cols = x.cols;
+  run([=, s = stream_] { launch_softcap(xp, xs, rows, cols, cap, s); }, xp, xs, rows, cols, cap);
 }
 
 void CudaBackend::adopt_cache(kv::KvCache& cache) {
   if (cache.pool(0).storage().owner() == this) return;
+  go_eager();
   KILN_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  cache.move_storage([&](size_t bytes, int group) { return make_device_kv_storage(bytes, group, device_, this); });
+  cache.move_storage(
+      [&](size_t bytes, int group) { return make_device_kv_storage(bytes, group, device_, this, flush_handle_); });
 }
 
 CudaBackend::DeviceMeta CudaBackend::device_meta(const kv::BatchMetadata& meta, int group, int n_groups) {
@@ -309,6 +562,13 @@ CudaBackend::DeviceMeta CudaBackend::device_meta(const kv::BatchMetadata& meta, 
     meta_host_.insert(meta_host_.end(), meta.token_seq().begin(), meta.token_seq().end());
     int max_len = 0;
     for (int32_t l : meta.seq_lens()) max_len = std::max(max_len, int(l));
+    // A recorded step keeps its kernel arguments and copy sizes from one
+    // decode step to the next, so that its graph replays: block tables are
+    // padded to a power-of-two stride and the length that sizes the key
+    // splits to a power of two (the kernels read each query's real length
+    // from its position; splits past it stay empty).
+    const bool fixed = recording_;
+    if (fixed) max_len = int(pow2_bucket(max_len, 256));
     struct Offsets {
       size_t slots, table;
       int stride, window;
@@ -319,11 +579,22 @@ CudaBackend::DeviceMeta CudaBackend::device_meta(const kv::BatchMetadata& meta, 
       Offsets o{meta_host_.size(), 0, grp.stride, grp.window};
       meta_host_.insert(meta_host_.end(), grp.slot_mapping.begin(), grp.slot_mapping.end());
       o.table = meta_host_.size();
-      meta_host_.insert(meta_host_.end(), grp.block_table.begin(), grp.block_table.end());
+      if (fixed && grp.stride > 0) {
+        const size_t n_rows = grp.block_table.size() / size_t(grp.stride);
+        o.stride = int(pow2_bucket(grp.stride, 16));
+        for (size_t r = 0; r < n_rows; ++r) {
+          const auto row = grp.block_table.begin() + ptrdiff_t(r * size_t(grp.stride));
+          meta_host_.insert(meta_host_.end(), row, row + grp.stride);
+          meta_host_.insert(meta_host_.end(), size_t(o.stride - grp.stride), -1);
+        }
+      } else {
+        meta_host_.insert(meta_host_.end(), grp.block_table.begin(), grp.block_table.end());
+      }
       offs.push_back(o);
     }
-    auto* dev = static_cast<int32_t*>(meta_dev_.ensure(meta_host_.size() * sizeof(int32_t)));
-    KILN_CUDA_CHECK(cudaMemcpyAsync(dev, meta_host_.data(), meta_host_.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    const size_t bytes = meta_host_.size() * sizeof(int32_t);
+    auto* dev = static_cast<int32_t*>(workspace(meta_dev_, bytes));
+    upload_bytes(dev, meta_host_.data(), bytes);
     meta_groups_.clear();
     for (const Offsets& o : offs)
       meta_groups_.push_back({dev, dev + T, dev + o.slots, dev + o.table, o.stride, o.window, max_len});
@@ -375,9 +646,10 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, k
   a.positions = dm.positions, a.token_seq = dm.token_seq, a.slot_mapping = dm.slot_mapping;
   a.block_table = dm.block_table, a.table_stride = dm.table_stride, a.window = dm.window, a.max_seq_len = dm.max_seq_len;
   void* ws = nullptr;
-  if (const size_t bytes = attention_workspace_bytes(a)) ws = attn_ws_.ensure(bytes);
+  if (const size_t bytes = attention_workspace_bytes(a)) ws = workspace(attn_ws_, bytes);
+  forget_quant();
   const ProfileScope prof(profiler_.get(), "attention", q.rows <= kMaxMatvecTokens ? "decode" : "prefill");
-  launch_attention(a, kvv, ws, stream_);
+  run([=, s = stream_] { launch_attention(a, kvv, ws, s); }, a, kvv, ws);
 }
 
 }  // namespace kiln::cuda

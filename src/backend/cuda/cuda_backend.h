@@ -15,4 +15,13 @@ bool device_present();
 // A backend on device 0. Throws kiln::Error when no device is present.
 std::unique_ptr<backend::Backend> make_cuda_backend();
 
+// How a CUDA backend's steps ran (KILN_CUDA_GRAPHS, docs/cuda.md): graph
+// replays, graphs captured (instantiated), graphs updated in place, and
+// recorded segments that left graph mode and ran op by op. Zeros for a
+// backend that is not the CUDA one.
+struct GraphCounts {
+  long replays = 0, captures = 0, updates = 0, eager_segments = 0;
+};
+GraphCounts graph_counts(const backend::Backend& be);
+
 }  // namespace kiln::cuda

@@ -67,6 +67,30 @@ __global__ void rms_norm_kernel(const float* x, int64_t xs, const float* w, floa
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) o[c] = in[c] * inv * w[c];
 }
 
+// sum = a + b, then y = rms_norm(sum) * w: the residual add and the next
+// layer's norm in one pass (CudaBackend fuses add + rms_norm when recorded
+// back to back). Same arithmetic, in the same order, as launch_add then
+// rms_norm_kernel with the same block size, so the results are the same bits.
+// sum may alias a or b, y may alias a or b: each thread reads and writes only
+// its own columns, and the norm pass reads the sums this thread wrote.
+__global__ void add_rms_norm_kernel(const float* a, int64_t as, const float* b, int64_t bs, float* sum, int64_t ss_,
+                                    const float* w, float eps, float* y, int64_t ys, int64_t cols) {
+  __shared__ float partial[32];
+  const float* pa = a + blockIdx.x * as;
+  const float* pb = b + blockIdx.x * bs;
+  float* ps = sum + blockIdx.x * ss_;
+  float* o = y + blockIdx.x * ys;
+  float ss = 0.f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float v = pa[c] + pb[c];
+    ps[c] = v;
+    ss += v * v;
+  }
+  ss = block_sum(ss, partial);
+  const float inv = rsqrtf(ss / float(cols) + eps);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) o[c] = ps[c] * inv * w[c];
+}
+
 // Grid (token, chunk of (head, pair)): a thread per rotated pair of one head,
 // so a token's heads rotate in parallel (a loop over heads in one thread
 // waited out one memory round trip per head: ~8 us per call at decode). The
@@ -120,13 +144,21 @@ void launch_get_rows(GgmlType type, const void* table, size_t table_stride_bytes
   KILN_CUDA_LAUNCHED();
 }
 
+unsigned rms_norm_threads(int64_t cols) { return cols >= 2048 ? 1024 : (cols >= 1024 ? 512 : 128); }
+
 void launch_rms_norm(const float* x, int64_t x_stride, const float* w, float eps, float* y, int64_t y_stride,
                      int64_t rows, int64_t cols, cudaStream_t s) {
   if (rows == 0) return;
   // 1024 threads for wide rows: at decode one block does the whole norm, and
   // fewer threads walk the row in more dependent steps (512: ~9 us for 4096).
-  rms_norm_kernel<<<unsigned(rows), cols >= 2048 ? 1024 : (cols >= 1024 ? 512 : 128), 0, s>>>(x, x_stride, w, eps, y,
-                                                                                              y_stride, cols);
+  rms_norm_kernel<<<unsigned(rows), rms_norm_threads(cols), 0, s>>>(x, x_stride, w, eps, y, y_stride, cols);
+  KILN_CUDA_LAUNCHED();
+}
+
+void launch_add_rms_norm(const float* a, int64_t as, const float* b, int64_t bs, float* sum, int64_t ss,
+                         const float* w, float eps, float* y, int64_t ys, int64_t rows, int64_t cols, cudaStream_t s) {
+  if (rows == 0) return;
+  add_rms_norm_kernel<<<unsigned(rows), rms_norm_threads(cols), 0, s>>>(a, as, b, bs, sum, ss, w, eps, y, ys, cols);
   KILN_CUDA_LAUNCHED();
 }
 

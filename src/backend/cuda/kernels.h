@@ -17,6 +17,10 @@ void launch_get_rows(GgmlType type, const void* table, size_t table_stride_bytes
                      const int32_t* ids, int64_t n, float* out, int64_t out_stride, cudaStream_t s);
 void launch_rms_norm(const float* x, int64_t x_stride, const float* w, float eps, float* y, int64_t y_stride,
                      int64_t rows, int64_t cols, cudaStream_t s);
+// sum = a + b; y = rms_norm(sum) * w, in one pass (same bits as the two
+// launches). sum and y may alias a or b.
+void launch_add_rms_norm(const float* a, int64_t as, const float* b, int64_t bs, float* sum, int64_t ss,
+                         const float* w, float eps, float* y, int64_t ys, int64_t rows, int64_t cols, cudaStream_t s);
 // inv_freq: n_dims/2 per-pair inverse frequencies in double (see RopeParams).
 void launch_rope(float* x, int64_t stride, int64_t rows, int64_t cols, const int32_t* positions, int head_dim,
                  int n_dims, bool neox, const double* inv_freq, cudaStream_t s);
@@ -42,11 +46,14 @@ void launch_matvec(GgmlType type, const void* w, size_t w_stride_bytes, int64_t 
 // ---- mmvq.cu
 // The same product on int8-quantized activations with dp4a (Q4_K, Q6_K,
 // Q8_0 weights whose rows are aligned for its loads): faster, with int8
-// activation rounding. workspace: mmvq_workspace_bytes(T, k) device bytes.
+// activation rounding. workspace: mmvq_workspace_bytes(T, k) device bytes;
+// it holds the quantized x after the call, and quantize = false skips the
+// quantization when it already holds this x (matmuls sharing an input:
+// Q/K/V, gate/up).
 bool mmvq_supported(GgmlType type, const void* w, size_t w_stride_bytes, int64_t k);
 size_t mmvq_workspace_bytes(int64_t T, int64_t k);
 void launch_mmvq(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_rows, int64_t k, const float* x,
-                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, cudaStream_t s);
+                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, bool quantize, cudaStream_t s);
 // Rows [first, first + n) of a weight as contiguous f16 (or f32) [n][k].
 void launch_dequant_rows(GgmlType type, const void* w, size_t w_stride_bytes, int64_t first, int64_t n, int64_t k,
                          void* out, bool out_f32, cudaStream_t s);

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_backend_impl.cuh"
 
 namespace kiln::cuda {
 
@@ -10,7 +11,8 @@ namespace {
 
 class DeviceKvStorage final : public kv::BlockStorage {
  public:
-  DeviceKvStorage(size_t bytes, int group, const void* owner) : owner_(owner) {
+  DeviceKvStorage(size_t bytes, int group, const void* owner, std::shared_ptr<CudaBackend*> flush)
+      : owner_(owner), flush_(std::move(flush)) {
     void* p = nullptr;
     const cudaError_t e = cudaMalloc(&p, bytes);
     if (e != cudaSuccess) {
@@ -34,27 +36,36 @@ class DeviceKvStorage final : public kv::BlockStorage {
   // stream of cudaMemcpy does not wait for: synchronize the device around
   // these (rare: copy-on-write, the move in, test read-backs).
   void copy(size_t dst_offset, size_t src_offset, size_t n) override {
+    flush();
     KILN_CUDA_CHECK(cudaDeviceSynchronize());
     KILN_CUDA_CHECK(cudaMemcpy(data_ + dst_offset, data_ + src_offset, n, cudaMemcpyDeviceToDevice));
     KILN_CUDA_CHECK(cudaDeviceSynchronize());
   }
   void copy_from_host(const uint8_t* src, size_t n) override {
+    flush();
     KILN_CUDA_CHECK(cudaDeviceSynchronize());
     KILN_CUDA_CHECK(cudaMemcpy(data_, src, n, cudaMemcpyHostToDevice));
   }
   void read(size_t offset, size_t n, uint8_t* dst) const override {
+    flush();
     KILN_CUDA_CHECK(cudaDeviceSynchronize());
     KILN_CUDA_CHECK(cudaMemcpy(dst, data_ + offset, n, cudaMemcpyDeviceToHost));
   }
 
  private:
+  // Ops the backend recorded for a CUDA graph have not run yet.
+  void flush() const {
+    if (flush_ && *flush_) (*flush_)->flush();
+  }
   const void* owner_;
+  std::shared_ptr<CudaBackend*> flush_;
 };
 
 }  // namespace
 
-std::unique_ptr<kv::BlockStorage> make_device_kv_storage(size_t bytes, int group, int /*device*/, const void* owner) {
-  return std::make_unique<DeviceKvStorage>(bytes, group, owner);
+std::unique_ptr<kv::BlockStorage> make_device_kv_storage(size_t bytes, int group, int /*device*/, const void* owner,
+                                                         std::shared_ptr<CudaBackend*> flush) {
+  return std::make_unique<DeviceKvStorage>(bytes, group, owner, std::move(flush));
 }
 
 }  // namespace kiln::cuda

@@ -11,6 +11,10 @@
 
 namespace kiln::cuda {
 
-std::unique_ptr<kv::BlockStorage> make_device_kv_storage(size_t bytes, int group, int device, const void* owner);
+class CudaBackend;
+// flush: the owning backend (nullptr once it is gone), whose recorded but not
+// yet launched ops run before any host access to the storage.
+std::unique_ptr<kv::BlockStorage> make_device_kv_storage(size_t bytes, int group, int device, const void* owner,
+                                                         std::shared_ptr<CudaBackend*> flush);
 
 }  // namespace kiln::cuda

@@ -267,14 +267,16 @@ bool mmvq_supported(GgmlType type, const void* w, size_t w_stride_bytes, int64_t
 size_t mmvq_workspace_bytes(int64_t T, int64_t k) { return size_t(T) * size_t(k) + size_t(T) * size_t(k / 32) * 4; }
 
 void launch_mmvq(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_rows, int64_t k, const float* x,
-                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, cudaStream_t s) {
+                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, bool quantize, cudaStream_t s) {
   if (n_rows == 0 || T == 0) return;
   // k is a multiple of 32 (mmvq_supported): every block's int8 values start
   // 16-byte aligned, and xd 4-byte aligned.
   int8_t* xq = static_cast<int8_t*>(workspace);
   float* xd = reinterpret_cast<float*>(xq + size_t(T) * size_t(k));
-  quantize_q8_kernel<<<dim3(blocks_for(k / 32, 8), unsigned(T)), 256, 0, s>>>(x, xs, k, xq, xd);
-  KILN_CUDA_LAUNCHED();
+  if (quantize) {
+    quantize_q8_kernel<<<dim3(blocks_for(k / 32, 8), unsigned(T)), 256, 0, s>>>(x, xs, k, xq, xd);
+    KILN_CUDA_LAUNCHED();
+  }
   const bool ok = dispatch_mmvq(type, [&]<GgmlType F>() {
     // Warps per row by height, from two H100 profiles (2026-11-22): a warp
     // per row ran 1024x4096 Q4_K in 10.8 us, 4 warps per row in 8.7; 2 warps
