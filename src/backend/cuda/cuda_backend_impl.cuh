@@ -175,6 +175,14 @@ class CudaBackend final : public backend::Backend {
   uint64_t graph_clock_ = 0;
   GraphCounts gstats_;
   bool graph_stats_print_ = false;
+  // KILN_CUDA_GRAPH_STATS=1 also times, per replayed step, the host's
+  // recording (begin_step to the launch), the graph on the GPU (events around
+  // cudaGraphLaunch) and the step's wall time up to download()'s return.
+  cudaEvent_t graph_ev_[2] = {nullptr, nullptr};
+  bool graph_timed_ = false;
+  double step_t0_ = 0, launch_t_ = 0;
+  double rec_s_ = 0, gpu_ms_ = 0, wall_s_ = 0;
+  long timed_steps_ = 0;
   // Handed to device KV storage so host access flushes recorded ops first
   // (cleared when this backend goes away).
   std::shared_ptr<CudaBackend*> flush_handle_;
