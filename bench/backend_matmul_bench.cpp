@@ -121,7 +121,8 @@ const int64_t kShapes[][2] = {{896, 4864}, {4864, 896}, {896, 896}, {896, 151936
 
 int register_all() {
   const std::pair<GgmlType, const char*> types[] = {
-      {GgmlType::Q4_K, "q4_K"}, {GgmlType::Q5_0, "q5_0"}, {GgmlType::Q6_K, "q6_K"}, {GgmlType::Q8_0, "q8_0"}};
+      {GgmlType::Q4_K, "q4_K"}, {GgmlType::Q5_K, "q5_K"}, {GgmlType::Q5_0, "q5_0"}, {GgmlType::Q6_K, "q6_K"},
+      {GgmlType::Q8_0, "q8_0"}};
   for (auto [t, tname] : types)
     for (MatmulIsa isa : {MatmulIsa::scalar, MatmulIsa::avx2, MatmulIsa::avx512}) {
       auto* b = benchmark::RegisterBenchmark(

@@ -26,8 +26,10 @@
 #include <vector>
 
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_kernels.h"
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/quant/blocks.h"
 #include "core/quant/quant.h"
 
 namespace kiln::cpu {
@@ -188,6 +190,84 @@ TEST_P(MatmulTypes, EveryIsaMatchesTheReferenceAndTheScalarPath) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTypes, ::testing::ValuesIn(kTypes),
                          [](const auto& info) { return std::string(type_name(info.param)); });
+
+// The integer parts of every int8-route kernel equal the scalar kernel's.
+// With power-of-two weight scales, activations that are small integers with
+// one +-127 in every 32 values (so q = x and the activation scale is exactly
+// 1 in both formats) and sums far below 2^24, every f32 operation after the
+// integer dots is exact, so any ISA must give the scalar path's numbers
+// bit for bit; a wrong bit, offset or scale in a SIMD decode shows up as a
+// difference here even where the tolerance test above would absorb it.
+TEST(Matmul, IntegerDotsEqualTheScalarPathExactly) {
+  using namespace kiln::quant;
+  struct Scales {
+    GgmlType t;
+    size_t d, dmin;  // byte offsets of the f16 scales in a block (dmin: SIZE_MAX if none)
+  };
+  constexpr size_t kNone = SIZE_MAX;
+  const Scales kScaled[] = {
+      {GgmlType::Q4_0, offsetof(BlockQ4_0, d), kNone},        {GgmlType::Q4_1, offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)},
+      {GgmlType::Q5_0, offsetof(BlockQ5_0, d), kNone},        {GgmlType::Q5_1, offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)},
+      {GgmlType::Q8_0, offsetof(BlockQ8_0, d), kNone},        {GgmlType::IQ4_NL, offsetof(BlockIQ4_NL, d), kNone},
+      {GgmlType::Q2_K, offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)},
+      {GgmlType::Q3_K, offsetof(BlockQ3_K, d), kNone},
+      {GgmlType::Q4_K, offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)},
+      {GgmlType::Q5_K, offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)},
+      {GgmlType::Q6_K, offsetof(BlockQ6_K, d), kNone},        {GgmlType::IQ4_XS, offsetof(BlockIQ4_XS, d), kNone}};
+  runtime::ThreadPool pool(2);
+  std::mt19937 rng(99);
+  std::uniform_int_distribution<int> byte(0, 255), small(-8, 8);
+  int compared = 0;
+  for (const Scales& s : kScaled) {
+    const size_t bb = traits(s.t).block_bytes;
+    for (int64_t T : {1, 3, 6})
+      for (int64_t N : {1, 9})
+        for (int64_t mult : {1, 3, 7}) {
+          const int64_t K = traits(s.t).block_size * mult;
+          const size_t stride = row_bytes(s.t, K);
+          std::vector<uint8_t> w(stride * size_t(N));
+          for (auto& v : w) v = uint8_t(byte(rng));
+          const uint16_t d = fp32_to_fp16(0x1p-4f), dmin = fp32_to_fp16(0x1p-5f);
+          for (size_t b = 0; b < w.size() / bb; ++b) {
+            std::memcpy(w.data() + b * bb + s.d, &d, 2);
+            if (s.dmin != kNone) std::memcpy(w.data() + b * bb + s.dmin, &dmin, 2);
+          }
+          std::vector<float> x(size_t(T * K));
+          for (size_t i = 0; i < x.size(); ++i) x[i] = i % 32 == 0 ? (byte(rng) & 1 ? 127.f : -127.f) : float(small(rng));
+          std::vector<float> scalar;
+          for (MatmulIsa isa : host_isas()) {
+            std::vector<float> y(size_t(T * N));
+            MatmulScratch scratch(isa);
+            matmul(x.data(), T, K, size_t(K) * 4, w.data(), s.t, N, stride, y.data(), size_t(N) * 4, pool, scratch);
+            if (isa == MatmulIsa::scalar) {
+              scalar = y;
+              continue;
+            }
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_EQ(y[i], scalar[i]) << type_name(s.t) << " " << matmul_isa_name(isa) << " T=" << T << " N=" << N
+                                         << " K=" << K << " at " << i;
+            ++compared;
+          }
+        }
+  }
+  if (host_matmul_isa() > MatmulIsa::scalar) EXPECT_GT(compared, 0);
+}
+
+// The SIMD levels this CPU has really have kernels of their own for the
+// types models use (a missing table entry would silently run the scalar
+// kernel, and the comparisons above would compare scalar with scalar).
+TEST(Matmul, SimdKernelsExistForTheModelTypes) {
+  const GgmlType kAvx2[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::Q4_0, GgmlType::Q4_1,
+                            GgmlType::Q5_0, GgmlType::Q5_1,   GgmlType::Q8_0, GgmlType::IQ4_NL,
+                            GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K, GgmlType::IQ4_XS};
+  for (GgmlType t : kAvx2) {
+    EXPECT_NE(mm::avx2_kernel(t), nullptr) << type_name(t);
+    EXPECT_NE(mm::avx2_kernel(t), mm::scalar_kernel(t)) << type_name(t);
+  }
+  const GgmlType kAvx512[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q5_0,
+                              GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+  for (GgmlType t : kAvx512) EXPECT_NE(mm::avx512_kernel(t), nullptr) << type_name(t);
+}
 
 // Prefill splits T into bands of activation rows; a T over two bands and a
 // single thread must give the same numbers as two threads.

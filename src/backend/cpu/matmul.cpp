@@ -61,10 +61,16 @@ MatmulIsa host_matmul_isa() { return matmul_isa_for(runtime::host_cpu_features()
 
 bool matmul_supports(GgmlType wt) { return mm::scalar_kernel(wt) != nullptr; }
 
+size_t mm::interleave_bytes(GgmlType wt, int64_t K) {
+  if (act_format(wt) != ActFormat::q8_32) return 0;
+  return (size_t(K) / 32 * (8 * 4 + 8 * 32) + 63) / 64 * 64;
+}
+
 size_t matmul_scratch_bytes(GgmlType wt, int64_t T, int64_t K, int threads) {
   const size_t acts = size_t(T) * mm::act_row_bytes(mm::act_format(wt), K);
   const size_t rows = size_t(std::max(threads, 1)) * size_t(K) * sizeof(float);
-  return acts + (rows + 63) / 64 * 64;
+  const size_t pack = size_t(std::max(threads, 1)) * mm::interleave_bytes(wt, K);
+  return acts + (rows + 63) / 64 * 64 + pack;
 }
 
 void MatmulScratch::Free::operator()(void* p) const noexcept { std::free(p); }
@@ -113,7 +119,11 @@ void run(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w, G
   uint8_t* base = static_cast<uint8_t*>(scratch.data());
   const size_t acts_bytes = size_t(T) * mm::act_row_bytes(fmt, K);
   mm::Job job{wt, K, static_cast<const uint8_t*>(w), w_stride, x, x_stride, mm::make_acts(fmt, K, base),
-              y, y_stride, reinterpret_cast<float*>(base + acts_bytes), packed_kernel ? packed : nullptr};
+              y, y_stride, reinterpret_cast<float*>(base + acts_bytes)};
+  job.packed = packed_kernel ? packed : nullptr;
+  job.thread_pack_bytes = mm::interleave_bytes(wt, K);
+  if (job.thread_pack_bytes)
+    job.thread_pack = base + acts_bytes + (size_t(threads) * size_t(K) * sizeof(float) + 63) / 64 * 64;
 
   // Tasks: a band of weight rows times a band of activation rows, ordered so
   // that consecutive tasks share their weight rows (still in cache).

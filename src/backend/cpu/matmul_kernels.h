@@ -90,6 +90,10 @@ struct Job {
   float* y;
   size_t y_stride;    // bytes
   float* thread_rows; // K floats per thread (the dequantize fallback)
+  // interleave_bytes(wt, K) bytes per thread, 64-byte aligned (the AVX2
+  // prefill path decodes a group of weight rows into it); null when 0.
+  uint8_t* thread_pack = nullptr;
+  size_t thread_pack_bytes = 0;
   const PackedWeights* packed = nullptr;  // rows below packed->packed_rows() read from here
 
   const uint8_t* wrow(int64_t n) const { return w + size_t(n) * w_stride; }
@@ -98,6 +102,11 @@ struct Job {
   }
   float* yrow(int64_t t) const { return reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(y) + size_t(t) * y_stride); }
 };
+
+// Bytes of the per-thread buffer in which the AVX2 kernels decode a group
+// of 8 weight rows of a 32-value block type for prefill (matmul_avx2.cpp):
+// per block 8 f32 scales and 8 x 32 values; 0 for the other types.
+size_t interleave_bytes(GgmlType wt, int64_t K);
 
 // Computes y[t][n] for t in [t0, t1), n in [n0, n1). `thread` indexes
 // thread_rows.

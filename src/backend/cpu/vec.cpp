@@ -21,6 +21,13 @@ double exp_sub_sum(float* x, int64_t n, float sub);
 void tanh_cap(float* x, int64_t n, float cap);
 }  // namespace avx512
 
+namespace avx2 {  // avx2/vec_avx2.cpp (compiled for AVX2/FMA whatever the build flags)
+void silu_mul(const float* g, const float* u, float* o, int64_t n);
+void gelu_mul(const float* g, const float* u, float* o, int64_t n);
+double exp_sub_sum(float* x, int64_t n, float sub);
+void tanh_cap(float* x, int64_t n, float cap);
+}  // namespace avx2
+
 namespace {
 
 void f16_to_f32_scalar(const uint16_t* x, float* y, int64_t n) {
@@ -79,6 +86,10 @@ struct Dispatch {
     if (f.level() >= runtime::CpuLevel::avx2) {
       to_f32 = f16_to_f32_f16c;
       to_f16 = f32_to_f16_f16c;
+      silu = avx2::silu_mul;
+      gelu = avx2::gelu_mul;
+      exp_sub = avx2::exp_sub_sum;
+      tanh = avx2::tanh_cap;
     }
     if (f.level() >= runtime::CpuLevel::avx512) {
       silu = avx512::silu_mul;

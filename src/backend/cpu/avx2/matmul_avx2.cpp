@@ -1,21 +1,29 @@
 // AVX2 kernels (compiled with AVX2/FMA/F16C flags whatever the build options;
 // matmul.cpp calls them only when the CPU has the features): the 32-value
-// block types Q4_0, Q5_0, Q8_0 and f32/f16 rows. Other types fall back to the
-// scalar kernels.
+// block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and f32/f16 rows here, the
+// K-quants in matmul_avx2_kquants.cpp. Other types fall back to the scalar
+// kernels.
 //
 // One block per ymm: vpmaddubsw (unsigned weights x signed activations, pair
 // sums <= 2*31*127 for Q5_0, no saturation) then vpmaddwd with ones gives 8
 // exact dword partial dots, started at -offset*sum(q) as in the AVX-512 path.
 // Q8_0's signed weights would overflow vpmaddubsw's pairs once biased to
-// unsigned, so it uses |w| x sign(a, w) instead (pairs <= 2*128*127).
+// unsigned, so it uses |w| x sign(a, w) instead (pairs <= 2*128*127), as does
+// IQ4_NL after its table lookup (vpshufb). Q4_1/Q5_1's minimum m adds
+// m * da * sum(q) through the lane_negsum slot (-sum(q) in lane 0).
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "backend/cpu/matmul_kernels.h"
 #include "core/quant/blocks.h"
 
 namespace kiln::cpu::mm {
+
+namespace avx2 {
+KernelFn kquant_kernel(GgmlType wt);  // matmul_avx2_kquants.cpp
+}
 
 namespace {
 
@@ -47,27 +55,62 @@ inline __m256i bytes_from_bits(uint32_t x) {
 struct Q4_0 {
   using Block = BlockQ4_0;
   static constexpr int kShift = 3;
+  static constexpr bool kMin = false;
   static __m256i dot(const Block& b, __m256i a) { return _mm256_maddubs_epi16(nibbles(b.qs), a); }
+  static __m256i values(const Block& b) { return nibbles(b.qs); }
 };
+
+// The 5-bit values of a Q5_0/Q5_1 block (unsigned, 0..31).
+template <class Block>
+inline __m256i five_bits(const Block& b) {
+  uint32_t h;
+  __builtin_memcpy(&h, b.qh, 4);
+  return _mm256_or_si256(nibbles(b.qs), _mm256_and_si256(bytes_from_bits(h), _mm256_set1_epi8(16)));
+}
 
 struct Q5_0 {
   using Block = BlockQ5_0;
   static constexpr int kShift = 4;
+  static constexpr bool kMin = false;
+  static __m256i dot(const Block& b, __m256i a) { return _mm256_maddubs_epi16(five_bits(b), a); }
+  static __m256i values(const Block& b) { return five_bits(b); }
+};
+
+// y += d * da * sum(q * a) + m * da * sum(a).
+struct Q4_1 {
+  using Block = BlockQ4_1;
+  static constexpr int kShift = -1;
+  static constexpr bool kMin = true;
+  static __m256i dot(const Block& b, __m256i a) { return _mm256_maddubs_epi16(nibbles(b.qs), a); }
+};
+
+struct Q5_1 {
+  using Block = BlockQ5_1;
+  static constexpr int kShift = -1;
+  static constexpr bool kMin = true;
+  static __m256i dot(const Block& b, __m256i a) { return _mm256_maddubs_epi16(five_bits(b), a); }
+};
+
+struct IQ4_NL {
+  using Block = BlockIQ4_NL;
+  static constexpr int kShift = -1;
+  static constexpr bool kMin = false;
   static __m256i dot(const Block& b, __m256i a) {
-    uint32_t h;
-    __builtin_memcpy(&h, b.qh, 4);
-    const __m256i w = _mm256_or_si256(nibbles(b.qs), _mm256_and_si256(bytes_from_bits(h), _mm256_set1_epi8(16)));
-    return _mm256_maddubs_epi16(w, a);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    const __m256i w = _mm256_shuffle_epi8(table, nibbles(b.qs));
+    return _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
   }
 };
 
 struct Q8_0 {
   using Block = BlockQ8_0;
   static constexpr int kShift = -1;  // no offset
+  static constexpr bool kMin = false;
   static __m256i dot(const Block& b, __m256i a) {
     const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
     return _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
   }
+  static __m256i values(const Block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
 };
 
 template <class T, int R>
@@ -85,7 +128,12 @@ void legacy_rows(const Job& job, int64_t n, int64_t t) {
       if constexpr (T::kShift >= 0)
         d = _mm256_add_epi32(d, _mm256_slli_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(
                                                        job.acts.lane_negsum(t + r) + 8 * b)), T::kShift));
-      acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), ws), _mm256_load_ps(job.acts.lane_d(t + r) + 8 * b), acc[r]);
+      __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(d), ws);
+      if constexpr (T::kMin)
+        f = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_load_si256(
+                                 reinterpret_cast<const __m256i*>(job.acts.lane_negsum(t + r) + 8 * b))),
+                             _mm256_set1_ps(half(&w[b].m)), f);
+      acc[r] = _mm256_fmadd_ps(f, _mm256_load_ps(job.acts.lane_d(t + r) + 8 * b), acc[r]);
     }
   }
   for (int r = 0; r < R; ++r) job.yrow(t + r)[n] = hsum(acc[r]);
@@ -119,6 +167,109 @@ void float_rows(const Job& job, int64_t n, int64_t t) {
   }
 }
 
+// ---- Prefill over interleaved rows (Q4_0, Q5_0, Q8_0).
+//
+// In the row layout every (weight row, activation row, block) triple ends in
+// its own vpmaddwd, int->float conversion and scale multiply-add, ~7
+// instructions per 32 products. For several activation rows the kernel
+// instead decodes a group of 8 weight rows once into the thread's buffer,
+// block by block: 8 f32 scales, then 8 chunks of 32 bytes, chunk c holding
+// values 4c..4c+3 of each row (row r in bytes 4r..4r+3). One vpmaddubsw of
+// a chunk against 4 activation bytes broadcast to every dword advances all
+// 8 rows, the dword lanes are the rows' dots, and the conversion and scaling
+// are shared by 8 outputs (~22 instructions per 256 products). Unsigned
+// values (Q4_0, Q5_0: <= 31) let four vpmaddubsw results add in 16 bits
+// (4 * 2 * 31 * 127 < 2^15) before one vpmaddwd; Q8_0's signed values go
+// through |w| x sign(a, w), one vpmaddwd each.
+// The integers are the scalar kernel's, and each output takes
+// acc + (dw * da) * dot in the scalar kernel's order (no FMA), so the
+// results equal the scalar path bit for bit.
+constexpr int kGroup = 8;           // weight rows per interleaved group
+constexpr int kGroupBlockBytes = kGroup * 4 + kGroup * 32;
+constexpr int64_t kInterleaveMinRows = 4;  // fewer activation rows: row kernel
+
+template <class T>
+void interleave_group(const Job& job, int64_t n, uint8_t* buf) {
+  const int64_t nb = job.K / 32;
+  for (int r = 0; r < kGroup; ++r) {
+    const auto* w = reinterpret_cast<const typename T::Block*>(job.wrow(n + r));
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = buf + size_t(b) * kGroupBlockBytes;
+      reinterpret_cast<float*>(blk)[r] = half(&w[b].d);
+      alignas(32) uint8_t v[32];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(v), T::values(w[b]));
+      for (int c = 0; c < 8; ++c) __builtin_memcpy(blk + 32 + 32 * c + 4 * r, v + 4 * c, 4);
+    }
+  }
+}
+
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+template <class T, int R>
+void interleaved_rows(const Job& job, const uint8_t* buf, int64_t n, int64_t t) {
+  const int64_t nb = job.K / 32;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = buf + size_t(b) * kGroupBlockBytes;
+    const __m256 dw = _mm256_load_ps(reinterpret_cast<const float*>(blk));
+    __m256i w[8];
+    for (int c = 0; c < 8; ++c) w[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c));
+    for (int r = 0; r < R; ++r) {
+      const int8_t* a = job.acts.q(t + r) + 32 * b;
+      __m256i dot;
+      if constexpr (T::kShift >= 0) {
+        __m256i s0 = _mm256_maddubs_epi16(w[0], bcast4(a));
+        __m256i s1 = _mm256_maddubs_epi16(w[4], bcast4(a + 16));
+        for (int c = 1; c < 4; ++c) {
+          s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[c], bcast4(a + 4 * c)));
+          s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[c + 4], bcast4(a + 16 + 4 * c)));
+        }
+        // - offset * sum(block of a): lane_negsum's first lane holds -sum.
+        dot = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(s0, ones), _mm256_madd_epi16(s1, ones)),
+                               _mm256_set1_epi32(job.acts.lane_negsum(t + r)[8 * b] << T::kShift));
+      } else {
+        dot = _mm256_setzero_si256();
+        for (int c = 0; c < 8; ++c) {
+          const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w[c]), _mm256_sign_epi8(bcast4(a + 4 * c), w[c]));
+          dot = _mm256_add_epi32(dot, _mm256_madd_epi16(p, ones));
+        }
+      }
+      const __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(job.acts.d(t + r)[b]));
+      acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(s, _mm256_cvtepi32_ps(dot)));
+    }
+  }
+  for (int r = 0; r < R; ++r) _mm256_storeu_ps(job.yrow(t + r) + n, acc[r]);
+}
+
+template <class T>
+constexpr bool kInterleaves = std::is_same_v<T, Q4_0> || std::is_same_v<T, Q5_0> || std::is_same_v<T, Q8_0>;
+
+// Groups of 8 weight rows of [n0, n1) against every activation row of
+// [t0, t1); returns the first row it did not cover.
+template <class T>
+int64_t interleaved(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int thread) {
+  uint8_t* buf = job.thread_pack + size_t(thread) * job.thread_pack_bytes;
+  int64_t n = n0;
+  for (; n + kGroup <= n1; n += kGroup) {
+    interleave_group<T>(job, n, buf);
+    for (int64_t t = t0; t < t1; t += 4) {
+      switch (std::min<int64_t>(4, t1 - t)) {
+        case 1: interleaved_rows<T, 1>(job, buf, n, t); break;
+        case 2: interleaved_rows<T, 2>(job, buf, n, t); break;
+        case 3: interleaved_rows<T, 3>(job, buf, n, t); break;
+        default: interleaved_rows<T, 4>(job, buf, n, t); break;
+      }
+    }
+  }
+  return n;
+}
+
 // Weight row decoded once per tile of up to 4 activation rows.
 template <class T, bool kFloat, int R>
 void rows(const Job& job, int64_t n, int64_t t) {
@@ -127,7 +278,9 @@ void rows(const Job& job, int64_t n, int64_t t) {
 }
 
 template <class T, bool kFloat>
-void kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int) {
+void kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int thread) {
+  if constexpr (!kFloat && kInterleaves<T>)
+    if (t1 - t0 >= kInterleaveMinRows && job.thread_pack) n0 = interleaved<T>(job, n0, n1, t0, t1, thread);
   for (int64_t t = t0; t < t1; t += 4) {
     const int64_t r = std::min<int64_t>(4, t1 - t);
     for (int64_t n = n0; n < n1; ++n) {
@@ -146,11 +299,14 @@ void kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int)
 KernelFn avx2_kernel(GgmlType wt) {
   switch (wt) {
     case GgmlType::Q4_0: return kernel<Q4_0, false>;
+    case GgmlType::Q4_1: return kernel<Q4_1, false>;
     case GgmlType::Q5_0: return kernel<Q5_0, false>;
+    case GgmlType::Q5_1: return kernel<Q5_1, false>;
+    case GgmlType::IQ4_NL: return kernel<IQ4_NL, false>;
     case GgmlType::Q8_0: return kernel<Q8_0, false>;
     case GgmlType::F32: return kernel<F32, true>;
     case GgmlType::F16: return kernel<F16, true>;
-    default: return nullptr;
+    default: return avx2::kquant_kernel(wt);
   }
 }
 
