@@ -75,7 +75,7 @@ class CudaOpsTest : public ::testing::Test {
 // Relative error against sum |w x| (the scale any rounding is measured on):
 // f32 math for mat-vec and float weights, f16 activations for quantized GEMMs.
 TEST_F(CudaOpsTest, MatmulAtModelWidths) {
-  const GgmlType types[] = {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0,
+  const GgmlType types[] = {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q5_0,
                             GgmlType::Q4_0, GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
   const int64_t N = 96, K = 2048;
   for (GgmlType type : types) {
@@ -99,7 +99,8 @@ TEST_F(CudaOpsTest, MatmulAtModelWidths) {
       std::vector<float> wr(static_cast<size_t>(K));
       // f16 activations (GEMM, T > 8) and int8 activations (the dp4a
       // mat-vec of Q4_K/Q6_K/Q8_0) round x; the other mat-vecs use f32.
-      const bool int8_x = type == GgmlType::Q4_K || type == GgmlType::Q6_K || type == GgmlType::Q8_0;
+      const bool int8_x = type == GgmlType::Q4_K || type == GgmlType::Q6_K || type == GgmlType::Q8_0 ||
+                          type == GgmlType::Q5_0;
       const double rel = (traits(type).quantized && (T > 8 || int8_x)) ? 2e-3 : 2e-5;
       for (int64_t n = 0; n < N; ++n) {
         dequantize_row(type, w.bytes.data() + size_t(n) * w.t.stride, wr.data(), K);

@@ -44,7 +44,7 @@ void launch_matvec(GgmlType type, const void* w, size_t w_stride_bytes, int64_t 
                    int64_t xs, int64_t T, float* y, int64_t ys, cudaStream_t s);
 
 // ---- mmvq.cu
-// The same product on int8-quantized activations with dp4a (Q4_K, Q6_K,
+// The same product on int8-quantized activations with dp4a (Q4_K, Q6_K, Q5_0,
 // Q8_0 weights whose rows are aligned for its loads): faster, with int8
 // activation rounding. workspace: mmvq_workspace_bytes(T, k) device bytes;
 // it holds the quantized x after the call, and quantize = false skips the

@@ -190,6 +190,45 @@ struct Mmvq<GgmlType::Q8_0> {
   }
 };
 
+// Q5_0 (22 bytes): f16 d, 32 high bits qh, 16 bytes of nibbles: value j < 16
+// is the low nibble of qs[j], value 16 + j the high one, each with bit j (or
+// 16 + j) of qh on top, minus 16. One task per block. (Qwen2.5-0.5B's
+// "Q4_K_M" stores its 896-wide matrices so.)
+template <>
+struct Mmvq<GgmlType::Q5_0> {
+  static constexpr int kValues = 32, kBytes = 22, kTasks = 1, kAlign = 2;
+  struct W {
+    int qs[4];
+    uint32_t qh;
+    float d;
+  };
+  __device__ static W load(const uint8_t* b, int) {
+    W w;
+    w.d = half_bits(uint32_t(*reinterpret_cast<const uint16_t*>(b)));
+    w.qh = uint32_t(load_b2(b + 2));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) w.qs[i] = load_b2(b + 6 + 4 * i);
+    return w;
+  }
+  // Bits 0..3 of h to bit 4 of bytes 0..3.
+  __device__ static int fifth_bits(uint32_t h) {
+    return int(((h << 4) & 0x10u) | ((h << 11) & 0x1000u) | ((h << 18) & 0x100000u) | ((h << 25) & 0x10000000u));
+  }
+  __device__ static float dot(const W& w, int, const int8_t* xq, const float* xd) {
+    const int4 a0 = *reinterpret_cast<const int4*>(xq), a1 = *reinterpret_cast<const int4*>(xq + 16);
+    const int lo_a[4] = {a0.x, a0.y, a0.z, a0.w}, hi_a[4] = {a1.x, a1.y, a1.z, a1.w};
+    int acc = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int lo = (w.qs[i] & 0x0F0F0F0F) | fifth_bits(w.qh >> (4 * i));
+      const int hi = ((w.qs[i] >> 4) & 0x0F0F0F0F) | fifth_bits(w.qh >> (16 + 4 * i));
+      acc = __dp4a(int(__vsubss4(unsigned(lo), 0x10101010u)), lo_a[i], acc);
+      acc = __dp4a(int(__vsubss4(unsigned(hi), 0x10101010u)), hi_a[i], acc);
+    }
+    return w.d * xd[0] * float(acc);
+  }
+};
+
 // W warps share a row (W = 1, 2, 4; kWarps / W rows per block): short
 // matrices get more warps, hence more loads in flight, per row.
 // NT: the most token rows (1 for batch-1 decode: fewer accumulator registers,
@@ -248,6 +287,7 @@ bool dispatch_mmvq(GgmlType t, Fn&& f) {
     case GgmlType::Q4_K: f.template operator()<GgmlType::Q4_K>(); return true;
     case GgmlType::Q6_K: f.template operator()<GgmlType::Q6_K>(); return true;
     case GgmlType::Q8_0: f.template operator()<GgmlType::Q8_0>(); return true;
+    case GgmlType::Q5_0: f.template operator()<GgmlType::Q5_0>(); return true;
     default: return false;
   }
 }
