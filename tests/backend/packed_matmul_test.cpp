@@ -193,8 +193,7 @@ namespace {
 
 // The AVX-512 activation quantizer writes the same bytes as the portable one
 // (so every ISA's integer dots agree), including zero and non-finite blocks.
-TEST(ActivationQuantizer, Avx512MatchesThePortableBytes) {
-  if (!have_avx512()) GTEST_SKIP() << "needs AVX-512";
+void expect_same_act_bytes(void (*quantize)(const float*, const mm::Acts&, int64_t)) {
   std::mt19937 rng(11);
   for (mm::ActFormat f : {mm::ActFormat::q8_32, mm::ActFormat::q8_256})
     for (int64_t K : {256, 896, 4864}) {
@@ -212,11 +211,21 @@ TEST(ActivationQuantizer, Avx512MatchesThePortableBytes) {
       x[size_t(3 * K + 3)] = NAN;                              // row 3: nan
       for (int64_t t = 0; t < 4; ++t) {
         mm::quantize_act_row(x.data() + t * K, acts_a, t);
-        mm::quantize_act_row_avx512(x.data() + t * K, acts_b, t);
+        quantize(x.data() + t * K, acts_b, t);
       }
       // Compare field by field (nan scales compare by bits).
       ASSERT_EQ(0, std::memcmp(pa, pb, rb * 4)) << "K=" << K << " format " << int(f);
     }
+}
+
+TEST(ActivationQuantizer, Avx512MatchesThePortableBytes) {
+  if (!have_avx512()) GTEST_SKIP() << "needs AVX-512";
+  expect_same_act_bytes(mm::quantize_act_row_avx512);
+}
+
+TEST(ActivationQuantizer, Avx2MatchesThePortableBytes) {
+  if (host_matmul_isa() < MatmulIsa::avx2) GTEST_SKIP() << "needs AVX2";
+  expect_same_act_bytes(mm::quantize_act_row_avx2);
 }
 
 }  // namespace

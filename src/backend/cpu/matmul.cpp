@@ -137,7 +137,9 @@ void run(const float* x, int64_t T, int64_t K, size_t x_stride, const void* w, G
   const int64_t n_bands = (N + n_band - 1) / n_band;
   const int64_t tasks = n_bands * t_bands;
 
-  const auto quantize = scratch.isa() >= MatmulIsa::avx512 ? mm::quantize_act_row_avx512 : mm::quantize_act_row;
+  const auto quantize = scratch.isa() >= MatmulIsa::avx512 ? mm::quantize_act_row_avx512
+                        : scratch.isa() >= MatmulIsa::avx2 ? mm::quantize_act_row_avx2
+                                                           : mm::quantize_act_row;
   std::atomic<int64_t> next{0};
   auto body = [&](int ith, int nth) {
     if (fmt != mm::ActFormat::none) {

@@ -75,8 +75,10 @@ inline float act_scale(int B, float amax, float id) {
 // Quantizes row t of acts from x (K values). Identical on every ISA: the
 // scale is act_scale() and q = nearbyint(x * (127 / amax)), ties to even.
 void quantize_act_row(const float* x, const Acts& acts, int64_t t);
-// The same bytes with AVX-512 (avx512/vec_avx512.cpp).
+// The same bytes with AVX-512 (avx512/vec_avx512.cpp) and AVX2
+// (avx2/quantize_act_avx2.cpp).
 void quantize_act_row_avx512(const float* x, const Acts& acts, int64_t t);
+void quantize_act_row_avx2(const float* x, const Acts& acts, int64_t t);
 
 // One matmul as the kernels see it.
 struct Job {
