@@ -188,18 +188,41 @@ constexpr int kGroup = 8;           // weight rows per interleaved group
 constexpr int kGroupBlockBytes = kGroup * 4 + kGroup * 32;
 constexpr int64_t kInterleaveMinRows = 4;  // fewer activation rows: row kernel
 
+// 8x8 transpose of dwords: v[r] dword c -> v[c] dword r.
+inline void transpose8x8(__m256i v[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 4h .. 4h+3
+    u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+    u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+    u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+    u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    v[c] = _mm256_permute2x128_si256(u[c], u[c + 4], 0x20);
+    v[c + 4] = _mm256_permute2x128_si256(u[c], u[c + 4], 0x31);
+  }
+}
+
 template <class T>
 void interleave_group(const Job& job, int64_t n, uint8_t* buf) {
   const int64_t nb = job.K / 32;
-  for (int r = 0; r < kGroup; ++r) {
-    const auto* w = reinterpret_cast<const typename T::Block*>(job.wrow(n + r));
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* blk = buf + size_t(b) * kGroupBlockBytes;
-      reinterpret_cast<float*>(blk)[r] = half(&w[b].d);
-      alignas(32) uint8_t v[32];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(v), T::values(w[b]));
-      for (int c = 0; c < 8; ++c) __builtin_memcpy(blk + 32 + 32 * c + 4 * r, v + 4 * c, 4);
+  const typename T::Block* w[kGroup];
+  for (int r = 0; r < kGroup; ++r) w[r] = reinterpret_cast<const typename T::Block*>(job.wrow(n + r));
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* blk = buf + size_t(b) * kGroupBlockBytes;
+    alignas(16) uint16_t d[kGroup];
+    __m256i v[kGroup];
+    for (int r = 0; r < kGroup; ++r) {
+      d[r] = w[r][b].d;
+      v[r] = T::values(w[r][b]);
     }
+    _mm256_store_ps(reinterpret_cast<float*>(blk), _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d))));
+    transpose8x8(v);
+    for (int c = 0; c < 8; ++c) _mm256_store_si256(reinterpret_cast<__m256i*>(blk + 32 + 32 * c), v[c]);
   }
 }
 
