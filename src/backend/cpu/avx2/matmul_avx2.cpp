@@ -293,10 +293,42 @@ int64_t interleaved(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t 
   return n;
 }
 
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Row kernel for the types that also have the interleaved prefill path:
+// each block's integer dot is reduced to one int and added as the scalar
+// kernel adds it, acc += (dw * da) * dot, so a token's outputs are the same
+// bits whether it is decoded alone (T < 4, this kernel) or inside a prefill
+// chunk (interleaved path): chunked prefill equals token-by-token decode.
+// Costs a horizontal sum per block (~10% of Q5_0's decode instructions).
+template <class T, int R>
+void exact_rows(const Job& job, int64_t n, int64_t t) {
+  const auto* w = reinterpret_cast<const typename T::Block*>(job.wrow(n));
+  const int64_t nb = job.K / 32;
+  const __m256i ones = _mm256_set1_epi16(1);
+  float acc[R] = {};
+  for (int64_t b = 0; b < nb; ++b) {
+    const float dw = half(&w[b].d);
+    for (int r = 0; r < R; ++r) {
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(job.acts.q(t + r) + 32 * b));
+      int dot = hsum_i32(_mm256_madd_epi16(T::dot(w[b], a), ones));
+      if constexpr (T::kShift >= 0) dot -= job.acts.sums(t + r)[b] * (1 << T::kShift);
+      acc[r] += (dw * job.acts.d(t + r)[b]) * float(dot);
+    }
+  }
+  for (int r = 0; r < R; ++r) job.yrow(t + r)[n] = acc[r];
+}
+
 // Weight row decoded once per tile of up to 4 activation rows.
 template <class T, bool kFloat, int R>
 void rows(const Job& job, int64_t n, int64_t t) {
   if constexpr (kFloat) float_rows<T, R>(job, n, t);
+  else if constexpr (kInterleaves<T>) exact_rows<T, R>(job, n, t);
   else legacy_rows<T, R>(job, n, t);
 }
 

@@ -1,7 +1,7 @@
-// AVX2 versions of the small vector kernels of vec.h (activations, the
-// exponentials of softmax), chosen at run time by vec.cpp on a CPU with
-// AVX2/FMA but no AVX-512. Without them those loops call libm's expf/tanhf
-// one value at a time.
+// AVX2 versions of the small vector kernels of vec.h (SiLU, the
+// exponentials of softmax, softcap; GELU stays portable, see vec.cpp),
+// chosen at run time by vec.cpp on a CPU with AVX2/FMA but no AVX-512.
+// Without them those loops call libm's expf/tanhf one value at a time.
 #include <immintrin.h>
 
 #include <cmath>
@@ -51,41 +51,38 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The last n < 8 values of a row through the same vector code as the rest
+// (as the AVX-512 versions do with masks), so a value's result does not
+// depend on where the row is cut: a token's activations come out the same
+// whether it is computed alone or inside a prefill chunk.
+struct Tail {
+  int64_t n;
+  __m256i mask;
+  explicit Tail(int64_t left) : n(left) {
+    mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(left)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  __m256 load(const float* p) const { return _mm256_maskload_ps(p, mask); }
+  void store(float* p, __m256 v) const { _mm256_maskstore_ps(p, mask, v); }
+};
+
 }  // namespace
 
 namespace avx2 {
 
-void silu_mul(const float* g, const float* u, float* o, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 x = _mm256_loadu_ps(g + i);
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
-    const __m256 s = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
-    _mm256_storeu_ps(o + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
-  }
-  for (; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+inline __m256 silu8(__m256 x, __m256 u) {
+  const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+  return _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e)), u);
 }
 
-// 0.5 v (1 + tanh z) = v / (1 + e^(-2z)), z = sqrt(2/pi) (v + 0.044715 v^3).
-void gelu_mul(const float* g, const float* u, float* o, int64_t n) {
-  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+void silu_mul(const float* g, const float* u, float* o, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(g + i);
-    const __m256 v2 = _mm256_mul_ps(v, v);
-    const __m256 z = _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(-2.f * kSqrt2OverPi)),
-                                   _mm256_fmadd_ps(v2, _mm256_set1_ps(0.044715f), _mm256_set1_ps(1.f)));
-    const __m256 s = _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.f), exp8(z)));
-    _mm256_storeu_ps(o + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
-  }
-  for (; i < n; ++i) {
-    const float v = g[i];
-    o[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + 0.044715f * v * v))) * u[i];
-  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(o + i, silu8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+  Tail t(n - i);
+  if (t.n) t.store(o + i, silu8(t.load(g + i), t.load(u + i)));
 }
 
 // As ggml_vec_soft_max_f32: whole 8-lane chunks through exp8, each chunk's
-// sum added in double; the tail with expf.
+// sum added in double; the tail with expf (as the AVX-512 version).
 double exp_sub_sum(float* x, int64_t n, float sub) {
   double sum = 0;
   const __m256 s = _mm256_set1_ps(sub);
@@ -102,14 +99,14 @@ double exp_sub_sum(float* x, int64_t n, float sub) {
 void tanh_cap(float* x, int64_t n, float cap) {
   // cap * tanh(x / cap) = cap * (1 - 2 / (1 + e^(2x/cap))).
   const __m256 k = _mm256_set1_ps(2.f / cap), c = _mm256_set1_ps(cap), one = _mm256_set1_ps(1.f);
+  auto cap8 = [&](__m256 v) {
+    const __m256 e = exp8(_mm256_mul_ps(v, k));
+    return _mm256_mul_ps(c, _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.f), _mm256_add_ps(one, e))));
+  };
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 e = exp8(_mm256_mul_ps(_mm256_loadu_ps(x + i), k));
-    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.f), _mm256_add_ps(one, e)));
-    _mm256_storeu_ps(x + i, _mm256_mul_ps(c, t));
-  }
-  const float inv = 1.0f / cap;
-  for (; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, cap8(_mm256_loadu_ps(x + i)));
+  Tail t(n - i);
+  if (t.n) t.store(x + i, cap8(t.load(x + i)));
 }
 
 }  // namespace avx2
