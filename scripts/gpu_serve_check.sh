@@ -19,12 +19,41 @@ summary=$OUT/summary.md
 note() { echo "$@" | tee -a "$summary"; }
 note "# kiln serve on the GPU — $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1)"
 
-t0=$(date +%s)
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DKILN_TESTS=OFF -DKILN_BENCH=OFF >"$OUT/configure.log" 2>&1 || { note "configure failed"; tail -20 "$OUT/configure.log"; exit 1; }
-cmake --build build-gpu -j16 --target kiln >"$OUT/build.log" 2>&1 || { note "build failed"; tail -40 "$OUT/build.log"; exit 1; }
-note "kiln built in $(($(date +%s) - t0)) s"
-kiln=$PWD/build-gpu/kiln
+# `scripts/gpu_serve_check.sh pack` (here, where the project's libraries are:
+# the GPU image lacks libpcre2) builds kiln with CUDA (KILN_NATIVE=OFF, sm_90)
+# in build-gpuhelper/ and copies it with its non-CUDA shared libraries into
+# build-servepack/, which the run on the GPU machine uses when present.
+if [[ ${1:-run} == pack ]]; then
+  set -e
+  bdir=${PACK_BUILD_DIR:-build-gpuhelper}
+  cmake -S . -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_NATIVE=OFF \
+    -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+  cmake --build "$bdir" -j"${JOBS:-2}" --target kiln
+  rm -rf build-servepack && mkdir -p build-servepack/bin build-servepack/lib
+  cp "$bdir"/kiln build-servepack/bin/ && strip build-servepack/bin/kiln
+  ldd build-servepack/bin/kiln | awk '/=>/ {print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libcuda.so*|libcudart.so*|libcublas*) ;;
+      *) cp -L "$lib" build-servepack/lib/ ;;
+    esac
+  done
+  du -sh build-servepack
+  exit 0
+fi
+
+if [[ -x build-servepack/bin/kiln ]]; then
+  cublas_dir=$(dirname "$(find / -name 'libcublas.so.1*' -not -path '/proc/*' 2>/dev/null | head -1)")
+  export LD_LIBRARY_PATH=$PWD/build-servepack/lib:$cublas_dir:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  kiln=$PWD/build-servepack/bin/kiln
+  note "kiln: prebuilt (build-servepack), cuBLAS from $cublas_dir"
+else
+  t0=$(date +%s)
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DKILN_TESTS=OFF -DKILN_BENCH=OFF >"$OUT/configure.log" 2>&1 || { note "configure failed"; tail -20 "$OUT/configure.log"; exit 1; }
+  cmake --build build-gpu -j16 --target kiln >"$OUT/build.log" 2>&1 || { note "build failed"; tail -40 "$OUT/build.log"; exit 1; }
+  note "kiln built in $(($(date +%s) - t0)) s"
+  kiln=$PWD/build-gpu/kiln
+fi
 
 models=/tmp/kiln-gpu-models
 mkdir -p $models
