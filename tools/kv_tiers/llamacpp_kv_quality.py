@@ -3,6 +3,12 @@ as kv_quant_quality.cpp, so kiln's q8_0 cache can be compared with llama.cpp's
 on the same model and tokens. Needs llama-cpp-python (.venv-ref).
 
     .venv-ref/bin/python tools/kv_tiers/llamacpp_kv_quality.py MODEL TEXT_FILE
+
+The llama.cpp that llama-cpp-python 0.3.36 vendors rotates Q/K/V by a
+Walsh-Hadamard transform whenever the K/V cache type is quantized
+(attn_rot_k / attn_rot_v in src/llama-kv-cache.cpp), as kiln's
+q8_0 cache does (src/kv/kv_row_codec.h); LLAMA_ATTN_ROT_DISABLE=1 in the
+environment turns that off, for a comparison with plain q8_0 rows.
 """
 import sys
 
