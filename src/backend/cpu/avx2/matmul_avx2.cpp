@@ -186,7 +186,7 @@ void float_rows(const Job& job, int64_t n, int64_t t) {
 // results equal the scalar path bit for bit.
 constexpr int kGroup = 8;           // weight rows per interleaved group
 constexpr int kGroupBlockBytes = kGroup * 4 + kGroup * 32;
-constexpr int64_t kInterleaveMinRows = 4;  // fewer activation rows: row kernel
+constexpr int64_t kInterleaveMinRows = 4;  // fewer activation rows: decode in registers
 
 // 8x8 transpose of dwords: v[r] dword c -> v[c] dword r.
 inline void transpose8x8(__m256i v[8]) {
@@ -232,17 +232,50 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-template <class T, int R>
-void interleaved_rows(const Job& job, const uint8_t* buf, int64_t n, int64_t t) {
+// Where a group's decoded blocks come from: the thread's buffer (prefill,
+// decoded once per task) or straight from the 8 GGUF rows, decoded and
+// transposed in registers (decode, T < 4: no buffer round trip).
+struct Buffered {
+  const uint8_t* buf;
+  void block(int64_t b, __m256& dw, __m256i w[8]) const {
+    const uint8_t* blk = buf + size_t(b) * kGroupBlockBytes;
+    dw = _mm256_load_ps(reinterpret_cast<const float*>(blk));
+    for (int c = 0; c < 8; ++c) w[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c));
+  }
+};
+
+template <class T>
+struct Direct {
+  const typename T::Block* rows[kGroup];
+  Direct(const Job& job, int64_t n) {
+    for (int r = 0; r < kGroup; ++r) rows[r] = reinterpret_cast<const typename T::Block*>(job.wrow(n + r));
+  }
+  void block(int64_t b, __m256& dw, __m256i w[8]) const {
+    __m128i d = _mm_setzero_si128();
+    d = _mm_insert_epi16(d, rows[0][b].d, 0);
+    d = _mm_insert_epi16(d, rows[1][b].d, 1);
+    d = _mm_insert_epi16(d, rows[2][b].d, 2);
+    d = _mm_insert_epi16(d, rows[3][b].d, 3);
+    d = _mm_insert_epi16(d, rows[4][b].d, 4);
+    d = _mm_insert_epi16(d, rows[5][b].d, 5);
+    d = _mm_insert_epi16(d, rows[6][b].d, 6);
+    d = _mm_insert_epi16(d, rows[7][b].d, 7);
+    dw = _mm256_cvtph_ps(d);
+    for (int r = 0; r < kGroup; ++r) w[r] = T::values(rows[r][b]);
+    transpose8x8(w);
+  }
+};
+
+template <class T, int R, class Src>
+void group_rows(const Job& job, const Src& src, int64_t n, int64_t t) {
   const int64_t nb = job.K / 32;
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = buf + size_t(b) * kGroupBlockBytes;
-    const __m256 dw = _mm256_load_ps(reinterpret_cast<const float*>(blk));
+    __m256 dw;
     __m256i w[8];
-    for (int c = 0; c < 8; ++c) w[c] = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c));
+    src.block(b, dw, w);
     for (int r = 0; r < R; ++r) {
       const int8_t* a = job.acts.q(t + r) + 32 * b;
       __m256i dot;
@@ -270,24 +303,35 @@ void interleaved_rows(const Job& job, const uint8_t* buf, int64_t n, int64_t t) 
   for (int r = 0; r < R; ++r) _mm256_storeu_ps(job.yrow(t + r) + n, acc[r]);
 }
 
+template <class T, class Src>
+void group_tiles(const Job& job, const Src& src, int64_t n, int64_t t0, int64_t t1) {
+  for (int64_t t = t0; t < t1; t += 4) {
+    switch (std::min<int64_t>(4, t1 - t)) {
+      case 1: group_rows<T, 1>(job, src, n, t); break;
+      case 2: group_rows<T, 2>(job, src, n, t); break;
+      case 3: group_rows<T, 3>(job, src, n, t); break;
+      default: group_rows<T, 4>(job, src, n, t); break;
+    }
+  }
+}
+
 template <class T>
 constexpr bool kInterleaves = std::is_same_v<T, Q4_0> || std::is_same_v<T, Q5_0> || std::is_same_v<T, Q8_0>;
 
 // Groups of 8 weight rows of [n0, n1) against every activation row of
-// [t0, t1); returns the first row it did not cover.
+// [t0, t1), through the buffer when the decode is shared by >= 4 activation
+// rows, else decoded in registers; returns the first row it did not cover.
 template <class T>
 int64_t interleaved(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int thread) {
-  uint8_t* buf = job.thread_pack + size_t(thread) * job.thread_pack_bytes;
+  const bool buffered = t1 - t0 >= kInterleaveMinRows && job.thread_pack;
+  uint8_t* buf = buffered ? job.thread_pack + size_t(thread) * job.thread_pack_bytes : nullptr;
   int64_t n = n0;
   for (; n + kGroup <= n1; n += kGroup) {
-    interleave_group<T>(job, n, buf);
-    for (int64_t t = t0; t < t1; t += 4) {
-      switch (std::min<int64_t>(4, t1 - t)) {
-        case 1: interleaved_rows<T, 1>(job, buf, n, t); break;
-        case 2: interleaved_rows<T, 2>(job, buf, n, t); break;
-        case 3: interleaved_rows<T, 3>(job, buf, n, t); break;
-        default: interleaved_rows<T, 4>(job, buf, n, t); break;
-      }
+    if (buffered) {
+      interleave_group<T>(job, n, buf);
+      group_tiles<T>(job, Buffered{buf}, n, t0, t1);
+    } else {
+      group_tiles<T>(job, Direct<T>(job, n), n, t0, t1);
     }
   }
   return n;
@@ -300,12 +344,10 @@ inline int hsum_i32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// Row kernel for the types that also have the interleaved prefill path:
-// each block's integer dot is reduced to one int and added as the scalar
-// kernel adds it, acc += (dw * da) * dot, so a token's outputs are the same
-// bits whether it is decoded alone (T < 4, this kernel) or inside a prefill
-// chunk (interleaved path): chunked prefill equals token-by-token decode.
-// Costs a horizontal sum per block (~10% of Q5_0's decode instructions).
+// Single-row kernel for the last N % 8 rows of the interleaved types: each
+// block's integer dot reduced to one int and added as the scalar kernel
+// adds it, acc += (dw * da) * dot, the same bits as the group kernels, so a
+// token's outputs do not depend on T or on where a band starts.
 template <class T, int R>
 void exact_rows(const Job& job, int64_t n, int64_t t) {
   const auto* w = reinterpret_cast<const typename T::Block*>(job.wrow(n));
@@ -334,8 +376,7 @@ void rows(const Job& job, int64_t n, int64_t t) {
 
 template <class T, bool kFloat>
 void kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int thread) {
-  if constexpr (!kFloat && kInterleaves<T>)
-    if (t1 - t0 >= kInterleaveMinRows && job.thread_pack) n0 = interleaved<T>(job, n0, n1, t0, t1, thread);
+  if constexpr (!kFloat && kInterleaves<T>) n0 = interleaved<T>(job, n0, n1, t0, t1, thread);
   for (int64_t t = t0; t < t1; t += 4) {
     const int64_t r = std::min<int64_t>(4, t1 - t);
     for (int64_t n = n0; n < n1; ++n) {
