@@ -12,13 +12,6 @@
 # Environment: GPU_SERVE_BIG=0 skips the 8B model; LOAD_SECONDS (default 30).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu-serve-out}
-mkdir -p "$OUT"
-summary=$OUT/summary.md
-: >"$summary"
-note() { echo "$@" | tee -a "$summary"; }
-note "# kiln serve on the GPU — $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1)"
-
 # `scripts/gpu_serve_check.sh pack` (here, where the project's libraries are:
 # the GPU image lacks libpcre2) builds kiln with CUDA (KILN_NATIVE=OFF, sm_90)
 # in build-gpuhelper/ and copies it with its non-CUDA shared libraries into
@@ -40,6 +33,13 @@ if [[ ${1:-run} == pack ]]; then
   du -sh build-servepack
   exit 0
 fi
+
+OUT=${OUT:-$PWD/gpu-serve-out}
+mkdir -p "$OUT"
+summary=$OUT/summary.md
+: >"$summary"
+note() { echo "$@" | tee -a "$summary"; }
+note "# kiln serve on the GPU — $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1)"
 
 if [[ -x build-servepack/bin/kiln ]]; then
   cublas_dir=$(dirname "$(find / -name 'libcublas.so.1*' -not -path '/proc/*' 2>/dev/null | head -1)")
