@@ -186,8 +186,7 @@ void float_rows(const Job& job, int64_t n, int64_t t) {
 // results equal the scalar path bit for bit.
 constexpr int kGroup = 8;           // weight rows per interleaved group
 constexpr int kGroupBlockBytes = kGroup * 4 + kGroup * 32;
-constexpr int64_t kInterleaveMinRows = 4;
-constexpr int kPrefetchBytes = 1024;  // decode: prefetch distance per row stream  // fewer activation rows: decode in registers
+constexpr int64_t kInterleaveMinRows = 4;  // fewer activation rows: decode in registers
 
 // 8x8 transpose of dwords: v[r] dword c -> v[c] dword r.
 inline void transpose8x8(__m256i v[8]) {
@@ -248,7 +247,8 @@ struct Buffered {
 template <class T>
 struct Direct {
   const typename T::Block* rows[kGroup];
-  Direct(const Job& job, int64_t n) {
+  size_t next_group;  // bytes from a row to the same row of the next group
+  Direct(const Job& job, int64_t n) : next_group(kGroup * job.w_stride) {
     for (int r = 0; r < kGroup; ++r) rows[r] = reinterpret_cast<const typename T::Block*>(job.wrow(n + r));
   }
   void block(int64_t b, __m256& dw, __m256i w[8]) const {
@@ -262,9 +262,10 @@ struct Direct {
     d = _mm_insert_epi16(d, rows[6][b].d, 6);
     d = _mm_insert_epi16(d, rows[7][b].d, 7);
     dw = _mm256_cvtph_ps(d);
-    // Eight row streams at once: help the hardware prefetcher, ~1 KiB ahead.
+    // Eight short row streams defeat the hardware prefetcher: fetch the
+    // same block of the next group's rows (one group, ~8 row lengths, ahead).
     for (int r = 0; r < kGroup; ++r)
-      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + b) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + b) + next_group, _MM_HINT_T0);
     for (int r = 0; r < kGroup; ++r) w[r] = T::values(rows[r][b]);
     transpose8x8(w);
   }
