@@ -1,5 +1,5 @@
 // The CUDA backend against the scalar reference at the shapes its fast paths
-// take: mat-vec kernels (T <= 8) and the dequantize + cuBLAS path (T > 8) on
+// take: mat-vec kernels (T <= 8; dp4a up to 64 with KILN_CUDA_MMVQ_ROWS) and the dequantize + cuBLAS path on
 // real-model widths, and paged attention with grouped-query heads, long
 // contexts (split over keys and combined) and prefill chunks. The generic
 // op-level test (ops_test.cpp) runs every op on "cuda" too wherever a GPU is
@@ -77,8 +77,7 @@ class CudaOpsTest : public ::testing::Test {
 TEST_F(CudaOpsTest, MatmulAtModelWidths) {
   const GgmlType types[] = {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q5_0,
                             GgmlType::Q4_0, GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
-  const int64_t N = 96, K = 2048;
-  for (GgmlType type : types) {
+  auto check = [&](GgmlType type, int64_t N, int64_t K, std::initializer_list<int64_t> Ts, const std::string& what) {
     Host src = random_f32(rng, N, K);
     Host w(N, K, type);
     for (int64_t r = 0; r < N; ++r) quantize_row(type, src.f(r), w.bytes.data() + size_t(r) * w.t.stride, K);
@@ -89,7 +88,7 @@ TEST_F(CudaOpsTest, MatmulAtModelWidths) {
     info.nbytes = w.bytes.size();
     info.data = w.bytes.data();
     const Tensor dw = be->bind_weight(info);
-    for (int64_t T : {1, 2, 8, 9, 64}) {
+    for (int64_t T : Ts) {
       be->begin_step();
       Host x = random_f32(rng, T, K, -3, 3), want(T, N);
       cpu::ref::matmul(x.t, w.t, want.t);
@@ -97,8 +96,9 @@ TEST_F(CudaOpsTest, MatmulAtModelWidths) {
       be->matmul(dx, dw, dy);
       Host got = from_device(dy);
       std::vector<float> wr(static_cast<size_t>(K));
-      // f16 activations (GEMM, T > 8) and int8 activations (the dp4a
-      // mat-vec of Q4_K/Q6_K/Q8_0) round x; the other mat-vecs use f32.
+      // f16 activations (GEMM, T > 64, or T > 8 for the types without a
+      // dp4a kernel) and int8 activations (the dp4a mat-vec of
+      // Q4_K/Q6_K/Q8_0/Q5_0, T <= 64) round x; the other mat-vecs use f32.
       const bool int8_x = type == GgmlType::Q4_K || type == GgmlType::Q6_K || type == GgmlType::Q8_0 ||
                           type == GgmlType::Q5_0;
       const double rel = (traits(type).quantized && (T > 8 || int8_x)) ? 2e-3 : 2e-5;
@@ -108,20 +108,48 @@ TEST_F(CudaOpsTest, MatmulAtModelWidths) {
           double mag = 0;
           for (int64_t k = 0; k < K; ++k) mag += std::abs(double(wr[size_t(k)]) * x.f(t)[k]);
           ASSERT_NEAR(got.f(t)[n], want.f(t)[n], rel * mag + 1e-5)
-              << type_name(type) << " T=" << T << " row " << n << " token " << t;
+              << type_name(type) << " " << N << "x" << K << " T=" << T << " row " << n << " token " << t << " " << what;
         }
       }
     }
+  };
+  // Batched decode (9..64 rows) on the dp4a kernel at each rows-per-load
+  // setting (chunks of 8, 16, 32 rows, the last one partial), then 0: those
+  // rows through dequantize + cuBLAS; T = 65 is the GEMM in every setting.
+  const char* prev = std::getenv("KILN_CUDA_MMVQ_ROWS");
+  const std::string saved = prev ? prev : "";
+  for (const char* rows : {"16", "8", "32", "0"}) {
+    setenv("KILN_CUDA_MMVQ_ROWS", rows, 1);
+    SetUp();  // a backend that reads the setting
+    const std::string what = std::string("KILN_CUDA_MMVQ_ROWS=") + rows;
+    for (GgmlType type : types) check(type, 96, 2048, {1, 2, 8, 9, 16, 24, 32, 41, 64, 65}, what);
+    // Tall matrices: one warp per row (the other kernel instance).
+    for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) check(type, 4096, 512, {3, 17, 32, 64}, what);
   }
+  if (prev)
+    setenv("KILN_CUDA_MMVQ_ROWS", saved.c_str(), 1);
+  else
+    unsetenv("KILN_CUDA_MMVQ_ROWS");
 }
 
-// Decode-shaped steps (T = 1 and 2) through norm, three Q4_K mat-vecs (two
-// sharing their input, so it is quantized once), GLU, RoPE and a residual
+// Decode-shaped steps (T = 1, 2 and a 32-sequence batch on the dp4a path,
+// KILN_CUDA_MMVQ_ROWS=16) through norm, three Q4_K mat-vecs (two sharing
+// their input, so it is quantized once), GLU, RoPE and a residual
 // add, repeated with fresh inputs: with CUDA graphs on (the default) the
 // first step of a shape runs eagerly, the second is captured and the rest
 // replay the graph; every step must match the reference, so a replay that
 // read stale uploads or the wrong quantized input would fail.
 TEST_F(CudaOpsTest, DecodeStepsReplayAsGraphs) {
+  // The 32-row steps on the dp4a mat-vec (chunks of 16 rows), which keeps
+  // them in graph mode (the cuBLAS path runs eagerly).
+  const char* prev = std::getenv("KILN_CUDA_MMVQ_ROWS");
+  const std::string saved = prev ? prev : "";
+  setenv("KILN_CUDA_MMVQ_ROWS", "16", 1);
+  SetUp();
+  if (prev)
+    setenv("KILN_CUDA_MMVQ_ROWS", saved.c_str(), 1);
+  else
+    unsetenv("KILN_CUDA_MMVQ_ROWS");
   const int64_t K = 512, F = 1024;
   auto weight = [&](int64_t rows, int64_t cols, Host& w) {
     Host src = random_f32(rng, rows, cols);
@@ -154,7 +182,7 @@ TEST_F(CudaOpsTest, DecodeStepsReplayAsGraphs) {
   const cuda::GraphCounts before = cuda::graph_counts(*be);
 #endif
   int steps = 0;
-  for (int64_t T : {1, 2}) {
+  for (int64_t T : {1, 2, 32}) {
     for (int it = 0; it < 6; ++it, ++steps) {
       be->begin_step();
       Host x = random_f32(rng, T, K, -2, 2);
@@ -201,7 +229,7 @@ TEST_F(CudaOpsTest, DecodeStepsReplayAsGraphs) {
   const char* env = std::getenv("KILN_CUDA_GRAPHS");
   if (!(env && std::string(env) == "0")) {
     // Per shape: one eager step (workspaces grow), one capture, four replays.
-    EXPECT_GE(after.replays - before.replays, 2 * 3) << "captures " << after.captures - before.captures;
+    EXPECT_GE(after.replays - before.replays, 3 * 3) << "captures " << after.captures - before.captures;
   } else {
     EXPECT_EQ(after.replays, 0);
   }

@@ -84,6 +84,10 @@ CudaBackend::CudaBackend() {
   if (const char* v = std::getenv("KILN_CUDA_PROFILE"); v && std::string_view(v) == "1")
     profiler_ = std::make_unique<OpProfiler>(stream_);
   if (const char* v = std::getenv("KILN_CUDA_EXACT_MATVEC"); v && std::string_view(v) == "1") exact_matvec_ = true;
+  if (const char* v = std::getenv("KILN_CUDA_MMVQ_ROWS")) {
+    const int r = std::atoi(v);
+    mmvq_rows_ = r <= 0 ? 0 : r >= 32 ? 32 : r >= 16 ? 16 : 8;
+  }
   if (const char* v = std::getenv("KILN_CUDA_QUANT_ONCE"); v && std::string_view(v) == "0") quant_once_ = false;
   if (const char* v = std::getenv("KILN_CUDA_FUSE"); v && std::string_view(v) == "0") fuse_ = false;
   const char* g = std::getenv("KILN_CUDA_GRAPHS");
@@ -368,8 +372,13 @@ void CudaBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
   if (w.cols % 8 != 0 || !supported_weight_type(w.type))
     throw kiln::Error("cuda matmul: no kernel for " + std::string(type_name(w.type)) + " weights of " +
                       std::to_string(w.cols) + " columns");
+  // Decode-sized steps (one token of each of up to 64 sequences) stay on the
+  // dp4a mat-vec: no f16 copy of the weights, and the step can be captured.
+  const bool use_mmvq = !exact_matvec_ && x.rows <= (mmvq_rows_ > 0 ? kMaxMmvqTokens : kMaxMatvecTokens) &&
+                        mmvq_supported(w.type, w.data, w.stride, w.cols);
   const ProfileScope prof(profiler_.get(), "matmul",
-                         profiler_ ? std::string(type_name(w.type)) + (x.rows <= kMaxMatvecTokens ? (!exact_matvec_ && mmvq_supported(w.type, w.data, w.stride, w.cols) ? " mmvq " : " matvec ") : " gemm ") +
+                         profiler_ ? std::string(type_name(w.type)) +
+                                         (use_mmvq ? " mmvq " : x.rows <= kMaxMatvecTokens ? " matvec " : " gemm ") +
                                          std::to_string(w.rows) + "x" + std::to_string(w.cols)
                                    : std::string());
   const GgmlType type = w.type;
@@ -378,14 +387,15 @@ void CudaBackend::matmul(const Tensor& x, const Tensor& w, Tensor& y) {
   const int64_t n = w.rows, k = w.cols, xs = fstride(x), T = x.rows, ys = fstride(y);
   const float* xp = fptr(x);
   float* yp = fptr(y);
-  if (x.rows <= kMaxMatvecTokens && !exact_matvec_ && mmvq_supported(w.type, w.data, w.stride, w.cols)) {
+  if (use_mmvq) {
     void* wsp = workspace(mmvq_ws_, mmvq_workspace_bytes(x.rows, w.cols));
     // Matmuls that share an input (Q/K/V, gate/up) quantize it once: the
     // workspace still holds x when nothing since the last mat-vec on the
     // same x could have written it.
     const bool quantize = !quant_once_ || !(quant_.x == x.data && quant_.stride == xs && quant_.rows == T && quant_.cols == k);
-    run([=, s = stream_] { launch_mmvq(type, wd, ws, n, k, xp, xs, T, yp, ys, wsp, quantize, s); }, type, wd, ws, n, k,
-        xp, xs, T, yp, ys, wsp, quantize);
+    const int rows = mmvq_rows_;
+    run([=, s = stream_] { launch_mmvq(type, wd, ws, n, k, xp, xs, T, yp, ys, wsp, quantize, rows, s); }, type, wd, ws,
+        n, k, xp, xs, T, yp, ys, wsp, quantize, rows);
     quant_ = {x.data, xs, T, k};
   } else if (x.rows <= kMaxMatvecTokens) {
     run([=, s = stream_] { launch_matvec(type, wd, ws, n, k, xp, xs, T, yp, ys, s); }, type, wd, ws, n, k, xp, xs, T, yp,

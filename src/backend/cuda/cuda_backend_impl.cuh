@@ -226,6 +226,13 @@ class CudaBackend final : public backend::Backend {
   // KILN_CUDA_EXACT_MATVEC=1: decode mat-vecs on f32 activations (matvec.cu)
   // instead of int8 ones (mmvq.cu), to tell their rounding apart in checks.
   bool exact_matvec_ = false;
+  // KILN_CUDA_MMVQ_ROWS=8, 16 or 32: batched decode steps of 9..64 rows on
+  // the dp4a mat-vec, that many token rows per weight load (launches over
+  // chunks; the step stays capturable). 0 (the default): those steps go to
+  // dequantize + cuBLAS, measured 2.3x faster on Llama-3-8B at 32 rows
+  // (docs/performance.md, "Batched decode on the dp4a mat-vec"). The GEMM
+  // keeps T > 64 in any case.
+  int mmvq_rows_ = 0;
 
   // Rope tables: parameters and values of each uploaded table (offset in rope_dev_).
   struct RopeTable {

@@ -50,10 +50,19 @@ void launch_matvec(GgmlType type, const void* w, size_t w_stride_bytes, int64_t 
 // it holds the quantized x after the call, and quantize = false skips the
 // quantization when it already holds this x (matmuls sharing an input:
 // Q/K/V, gate/up).
+//
+// Batched decode (8 < T <= kMaxMmvqTokens, e.g. one token of each of 32
+// sequences) can run here too instead of dequantize + cuBLAS (the backend's
+// KILN_CUDA_MMVQ_ROWS; off by default, slower on an 8B model): the T rows
+// are quantized at once and the kernel runs over chunks of `rows_per_load`
+// token rows (8, 16 or 32): each weight load serves that many rows, the
+// weights are read ceil(T / rows_per_load) times.
+inline constexpr int kMaxMmvqTokens = 64;
 bool mmvq_supported(GgmlType type, const void* w, size_t w_stride_bytes, int64_t k);
 size_t mmvq_workspace_bytes(int64_t T, int64_t k);
 void launch_mmvq(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_rows, int64_t k, const float* x,
-                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, bool quantize, cudaStream_t s);
+                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, bool quantize, int rows_per_load,
+                 cudaStream_t s);
 // Rows [first, first + n) of a weight as contiguous f16 (or f32) [n][k].
 void launch_dequant_rows(GgmlType type, const void* w, size_t w_stride_bytes, int64_t first, int64_t n, int64_t k,
                          void* out, bool out_f32, cudaStream_t s);

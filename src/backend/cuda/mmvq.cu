@@ -12,11 +12,15 @@
 // word; Q6_K: 4 per block, 64 values; Q8_0: one block); lane l takes tasks
 // l, l+32, ... so a warp's lanes read neighbouring bytes, and several tasks'
 // loads are in flight per lane. The task's weights are loaded once and used
-// for every token row (T <= 8).
+// for every token row of the launch (T <= 8 for one launch; batched decode
+// steps of up to 64 rows run as launches over chunks of 8, 16 or 32 rows).
 //
 // Error: activations carry int8 rounding (relative ~1/254 of each block's
 // largest value), as in the CPU backend's integer kernels and llama.cpp.
 #include <cuda_fp16.h>
+
+#include <algorithm>
+#include <string>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/kernels.h"
@@ -237,6 +241,7 @@ template <GgmlType T, int W, int NT>
 __global__ void __launch_bounds__(kWarps * 32)
     mmvq_kernel(const uint8_t* __restrict__ w, size_t ws, int64_t n_rows, int64_t k, const int8_t* __restrict__ xq,
                 const float* __restrict__ xd, int n_tok, float* __restrict__ y, int64_t ys) {
+  static_assert(NT <= 32, "the W > 1 reduction gives each token row a lane");
   using F = Mmvq<T>;
   __shared__ float partial[kWarps][NT];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -307,34 +312,48 @@ bool mmvq_supported(GgmlType type, const void* w, size_t w_stride_bytes, int64_t
 size_t mmvq_workspace_bytes(int64_t T, int64_t k) { return size_t(T) * size_t(k) + size_t(T) * size_t(k / 32) * 4; }
 
 void launch_mmvq(GgmlType type, const void* w, size_t w_stride_bytes, int64_t n_rows, int64_t k, const float* x,
-                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, bool quantize, cudaStream_t s) {
+                 int64_t xs, int64_t T, float* y, int64_t ys, void* workspace, bool quantize, int rows_per_load,
+                 cudaStream_t s) {
   if (n_rows == 0 || T == 0) return;
+  if (T > kMaxMmvqTokens) throw kiln::Error("cuda mmvq: " + std::to_string(T) + " token rows (at most 64)");
   // k is a multiple of 32 (mmvq_supported): every block's int8 values start
   // 16-byte aligned, and xd 4-byte aligned.
   int8_t* xq = static_cast<int8_t*>(workspace);
   float* xd = reinterpret_cast<float*>(xq + size_t(T) * size_t(k));
   if (quantize) {
+    // All T rows at once (gridDim.y = T): later matmuls on the same x skip it.
     quantize_q8_kernel<<<dim3(blocks_for(k / 32, 8), unsigned(T)), 256, 0, s>>>(x, xs, k, xq, xd);
     KILN_CUDA_LAUNCHED();
   }
+  const int nt = T <= kMaxMatvecTokens ? kMaxMatvecTokens : (rows_per_load >= 32 ? 32 : rows_per_load >= 16 ? 16 : 8);
   const bool ok = dispatch_mmvq(type, [&]<GgmlType F>() {
     // Warps per row by height, from two H100 profiles (2026-11-22): a warp
     // per row ran 1024x4096 Q4_K in 10.8 us, 4 warps per row in 8.7; 2 warps
     // per row made 4096x4096 slower (12.7 -> 14.1 us), so tall matrices keep
     // one warp per row.
     const auto* wb = static_cast<const uint8_t*>(w);
-    auto go = [&]<int NT>() {
+    auto go = [&]<int NT>(int64_t t0, int n_tok) {
+      const int8_t* q = xq + t0 * k;
+      const float* d = xd + t0 * (k / 32);
+      float* yt = y + t0 * ys;
       if (n_rows >= 4096)
-        mmvq_kernel<F, 1, NT><<<blocks_for(n_rows, kWarps), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd,
-                                                                                int(T), y, ys);
+        mmvq_kernel<F, 1, NT><<<blocks_for(n_rows, kWarps), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, q, d,
+                                                                                n_tok, yt, ys);
       else
-        mmvq_kernel<F, 4, NT><<<blocks_for(n_rows, 1), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, xq, xd,
-                                                                           int(T), y, ys);
+        mmvq_kernel<F, 4, NT><<<blocks_for(n_rows, 1), kWarps * 32, 0, s>>>(wb, w_stride_bytes, n_rows, k, q, d,
+                                                                           n_tok, yt, ys);
     };
-    if (T == 1)
-      go.template operator()<1>();
-    else
-      go.template operator()<kMaxMatvecTokens>();
+    for (int64_t t0 = 0; t0 < T; t0 += nt) {
+      const int n_tok = int(std::min<int64_t>(nt, T - t0));
+      if (T == 1)
+        go.template operator()<1>(t0, n_tok);
+      else if (nt == 8)
+        go.template operator()<8>(t0, n_tok);
+      else if (nt == 16)
+        go.template operator()<16>(t0, n_tok);
+      else
+        go.template operator()<32>(t0, n_tok);
+    }
   });
   if (!ok) throw kiln::Error("cuda mmvq: no kernel for " + std::string(type_name(type)) + " weights");
   KILN_CUDA_LAUNCHED();
