@@ -80,7 +80,9 @@ fi
 # The op harness's attention scenarios read the cache on the host
 # (cpu::ref::attention on the same KvCache), which device-memory KV storage
 # does not allow; CudaOpsTest.Attention* check the same paths on a twin cache.
-# Twice: with CUDA graphs (the default) and op by op (KILN_CUDA_GRAPHS=0).
+# Twice: with CUDA graphs (opt-in since 2026-12-06: exported as 1 for this
+# script's runs, see docs/cuda.md) and op by op (KILN_CUDA_GRAPHS=0).
+export KILN_CUDA_GRAPHS=${KILN_CUDA_GRAPHS:-1}
 filter='CudaOpsTest.*:Backends/OpsTest.*/cuda:-Backends/OpsTest.Attention*/cuda'
 $test_backend --gtest_filter="$filter" >"$OUT/tests.log" 2>&1
 rc=$?
