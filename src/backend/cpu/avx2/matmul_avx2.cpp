@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "backend/cpu/avx2/simd_avx2.h"
 #include "backend/cpu/matmul_kernels.h"
 #include "core/quant/blocks.h"
 
@@ -28,13 +29,7 @@ KernelFn kquant_kernel(GgmlType wt);  // matmul_avx2_kquants.cpp
 namespace {
 
 using namespace kiln::quant;
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using avx2::hsum;
 
 inline float half(const uint16_t* p) { return _cvtsh_ss(*p); }
 

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 
+#include "backend/cpu/avx2/simd_avx2.h"
 #include "backend/cpu/matmul_kernels.h"
 #include "core/quant/blocks.h"
 
@@ -31,12 +32,6 @@ namespace {
 
 using namespace kiln::quant;
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline float half(const uint16_t& h) { return _cvtsh_ss(h); }
 
