@@ -105,6 +105,26 @@ struct Job {
   float* yrow(int64_t t) const { return reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(y) + size_t(t) * y_stride); }
 };
 
+// Calls Rows::template run<R>(job, n, t) for every weight row of the band
+// and every group of up to 4 activation rows (R = 1..4): a weight row is
+// decoded once per group, so prefill pays the decode once per 4 tokens.
+// ISA-neutral: the AVX2 and AVX-512 kernel files drive their row kernels
+// with it.
+template <class Rows>
+void drive_rows_by_4(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1) {
+  for (int64_t t = t0; t < t1; t += 4) {
+    const int64_t r = t1 - t < 4 ? t1 - t : 4;
+    for (int64_t n = n0; n < n1; ++n) {
+      switch (r) {
+        case 1: Rows::template run<1>(job, n, t); break;
+        case 2: Rows::template run<2>(job, n, t); break;
+        case 3: Rows::template run<3>(job, n, t); break;
+        default: Rows::template run<4>(job, n, t); break;
+      }
+    }
+  }
+}
+
 // Bytes of the per-thread buffer in which the AVX2 kernels decode a group
 // of 8 weight rows of a 32-value block type for prefill (matmul_avx2.cpp):
 // per block 8 f32 scales and 8 x 32 values; 0 for the other types.

@@ -20,7 +20,6 @@
 // per 4 tokens.
 #include <immintrin.h>
 
-#include <algorithm>
 
 #include "backend/cpu/avx2/simd_avx2.h"
 #include "backend/cpu/matmul_kernels.h"
@@ -219,17 +218,7 @@ struct IQ4XS {
 // Every weight row of the band against tiles of up to 4 activation rows.
 template <class Rows>
 void kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int) {
-  for (int64_t t = t0; t < t1; t += 4) {
-    const int64_t r = std::min<int64_t>(4, t1 - t);
-    for (int64_t n = n0; n < n1; ++n) {
-      switch (r) {
-        case 1: Rows::template run<1>(job, n, t); break;
-        case 2: Rows::template run<2>(job, n, t); break;
-        case 3: Rows::template run<3>(job, n, t); break;
-        default: Rows::template run<4>(job, n, t); break;
-      }
-    }
-  }
+  drive_rows_by_4<Rows>(job, n0, n1, t0, t1);
 }
 
 }  // namespace

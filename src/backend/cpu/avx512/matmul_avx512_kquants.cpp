@@ -159,7 +159,7 @@ struct KquantRows {
 
 template <class T>
 void kquant_kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int) {
-  drive<KquantRows<T>, 4>(job, n0, n1, t0, t1);
+  drive_rows_by_4<KquantRows<T>>(job, n0, n1, t0, t1);
 }
 
 // f32 / f16 / bf16 weights: converted to f32 in registers, FMA with x.
@@ -196,7 +196,7 @@ struct FloatRows {
 
 template <class T>
 void float_kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int) {
-  drive<FloatRows<T>, 4>(job, n0, n1, t0, t1);
+  drive_rows_by_4<FloatRows<T>>(job, n0, n1, t0, t1);
 }
 
 }  // namespace

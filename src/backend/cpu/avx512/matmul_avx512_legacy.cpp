@@ -126,7 +126,7 @@ struct LegacyRows {
 
 template <class T>
 void legacy_kernel(const Job& job, int64_t n0, int64_t n1, int64_t t0, int64_t t1, int) {
-  drive<LegacyRows<T>, 4>(job, n0, n1, t0, t1);
+  drive_rows_by_4<LegacyRows<T>>(job, n0, n1, t0, t1);
 }
 
 }  // namespace
